@@ -1,0 +1,139 @@
+"""Replay benchmark: kmemsim's buddy core against the C reference.
+
+    python benchmarks/run.py [--events N] [--seed S] [--zone-pages P]
+                             [--repeat R] [--check]
+
+Generates the workload into benchmarks/out/, compiles buddy_ref.c there with
+gcc -O2 -std=c11, runs it R times (the machines are shared and noisy, so the
+minimum and median are both shown), then runs kmemsim's replay if it exists
+and compares the results.  See benchmarks/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "out")
+sys.path.insert(0, HERE)
+
+import gen_events  # noqa: E402
+
+# Keys whose values must agree exactly between implementations.
+RESULT_KEYS = ("events", "checksum", "failures", "nr_free", "free_pages")
+
+
+# ---------------------------------------------------------------------------
+# kmemsim side -- TO BE WRITTEN
+# ---------------------------------------------------------------------------
+def run_kmemsim(events: np.ndarray, zone_pages: int) -> dict:
+    """Replay `events` ((n, 2) int32, encoding in README.md) on a fresh
+    kmemsim zone of `zone_pages` pages booted like buddy_ref.c, and return a
+    dict with at least the RESULT_KEYS plus "ns_per_event" (replay loop only)
+    and optionally "bytes_per_page" / "peak_rss_kb".
+
+    Not implemented yet: this will call kmemsim's compiled (numba) batch
+    replay function over its struct-of-arrays zone state.
+    """
+    raise NotImplementedError("kmemsim compiled replay not wired in yet")
+
+
+# ---------------------------------------------------------------------------
+def compile_ref() -> str:
+    src = os.path.join(HERE, "buddy_ref.c")
+    exe = os.path.join(OUT, "buddy_ref")
+    cmd = ["gcc", "-O2", "-std=c11", "-o", exe, src]
+    subprocess.run(cmd, check=True)
+    return exe
+
+
+def run_ref(exe: str, events_path: str, zone_pages: int, check: bool) -> dict:
+    cmd = [exe, events_path, str(zone_pages)] + (["--check"] if check else [])
+    p = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr)
+        raise SystemExit(f"buddy_ref failed (exit {p.returncode}): {p.stdout}")
+    return json.loads(p.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="buddy replay benchmark")
+    ap.add_argument("--events", type=int, default=2_000_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--zone-pages", type=int, default=1 << 20)
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="runs of the C reference (min and median reported)")
+    ap.add_argument("--check", action="store_true",
+                    help="also run buddy_ref once with its invariant check")
+    a = ap.parse_args(argv)
+
+    os.makedirs(OUT, exist_ok=True)
+    events_path = os.path.join(OUT, f"events_n{a.events}_z{a.zone_pages}_s{a.seed}.npy")
+    t = time.perf_counter()
+    ev = gen_events.generate(a.events, a.zone_pages, a.seed)
+    gen_events.write_events(ev, events_path)
+    print(f"generated {len(ev)} events -> {os.path.relpath(events_path)} "
+          f"({time.perf_counter() - t:.1f} s)")
+
+    exe = compile_ref()
+    if a.check:
+        r = run_ref(exe, events_path, a.zone_pages, check=True)
+        print(f"buddy_ref --check: {r['check']}")
+
+    runs = [run_ref(exe, events_path, a.zone_pages, check=False)
+            for _ in range(max(1, a.repeat))]
+    for r in runs[1:]:
+        if any(r[k] != runs[0][k] for k in RESULT_KEYS):
+            raise SystemExit("buddy_ref is not deterministic across runs!")
+    ref = dict(runs[0])
+    ns = [r["ns_per_event"] for r in runs]
+    ref["ns_per_event"] = min(ns)
+    ref["ns_median"] = statistics.median(ns)
+    ref["peak_rss_kb"] = max(r["peak_rss_kb"] for r in runs)
+
+    rows = [("C reference (gcc -O2)", ref)]
+    try:
+        km = run_kmemsim(ev, a.zone_pages)
+    except NotImplementedError as e:
+        km = None
+        print(f"kmemsim: not run ({e})")
+    if km is not None:
+        rows.append(("kmemsim", km))
+
+    print()
+    print(f"{'implementation':<24}{'ns/event':>10}{'median':>10}{'x C':>7}"
+          f"{'peak RSS':>11}{'B/page':>8}")
+    for name, r in rows:
+        med = r.get("ns_median")
+        rss = r.get("peak_rss_kb")
+        bpp = r.get("bytes_per_page")
+        print(f"{name:<24}{r['ns_per_event']:>10.1f}"
+              f"{(f'{med:.1f}' if med is not None else '-'):>10}"
+              f"{r['ns_per_event'] / ref['ns_per_event']:>7.2f}"
+              f"{(f'{rss / 1024:.1f} MB' if rss else '-'):>11}"
+              f"{(str(bpp) if bpp is not None else '-'):>8}")
+    print()
+    print(f"events {ref['events']}  zone_pages {a.zone_pages}  seed {a.seed}")
+    print(f"checksum {ref['checksum']}  failures {ref['failures']}  "
+          f"free_pages {ref['free_pages']}")
+    print(f"nr_free {ref['nr_free']}")
+
+    if km is not None:
+        diff = [k for k in RESULT_KEYS if km.get(k) != ref[k]]
+        if diff:
+            for k in diff:
+                print(f"MISMATCH {k}: kmemsim {km.get(k)} vs C {ref[k]}")
+            return 1
+        print("kmemsim agrees with the C reference on", ", ".join(RESULT_KEYS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

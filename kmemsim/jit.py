@@ -1,0 +1,120 @@
+"""Two modes, one source: every kernel function runs as plain Python or compiled by numba.
+
+Kernel functions are ordinary module-level Python functions marked with :func:`kernel`.  In
+*python* mode they are called as they are: a learner can step through them, and
+``kmemsim explain`` can trace them.  In *compiled* mode the same code objects are handed to
+``numba.njit``: each function is re-created over a copy of its module's globals in which every
+other kernel function is replaced by its compiled twin, so compiled code only ever calls
+compiled code.  Both modes work on the very same numpy arrays (:class:`kmemsim.mm.mmzone.Mem`),
+so a machine can even be switched from one mode to the other between two operations.
+
+The mode is chosen per booted machine (``kmemsim.boot(..., mode=...)``, ``--mode`` on the
+command line); the default is ``KMEMSIM_MODE`` from the environment, else ``compiled``.
+Compiled code is cached on disk (``numba cache=True``) in a directory named after a hash of
+kmemsim's own sources, so a changed source never meets a stale cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import types
+from pathlib import Path
+
+__all__ = ["kernel", "MODES", "default_mode", "functions", "check_mode"]
+
+MODES = ("compiled", "python")
+
+# Every module that defines kernel functions; imported before a namespace is built.
+KERNEL_MODULES = (
+    "kmemsim.lib.list",
+    "kmemsim.mm.page_flags",
+    "kmemsim.mm.mmzone",
+    "kmemsim.mm.pageblock_flags",
+    "kmemsim.mm.gfp",
+    "kmemsim.mm.page_alloc",
+    "kmemsim.mm.interim",
+    "kmemsim.sim.batch",
+)
+
+_registry: dict[str, types.FunctionType] = {}
+_namespaces: dict[str, types.SimpleNamespace] = {}
+
+
+def kernel(fn: types.FunctionType) -> types.FunctionType:
+    """Mark ``fn`` as a kernel function: runnable as Python and compilable by numba."""
+    _registry[f"{fn.__module__}.{fn.__name__}"] = fn
+    return fn
+
+
+def default_mode() -> str:
+    mode = os.environ.get("KMEMSIM_MODE", "compiled")
+    return check_mode(mode)
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        from kmemsim.errors import KmemsimError
+
+        raise KmemsimError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    return mode
+
+
+def _import_all() -> None:
+    for name in KERNEL_MODULES:
+        importlib.import_module(name)
+
+
+def _source_hash() -> str:
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _cache_dir() -> str:
+    base = os.environ.get("KMEMSIM_CACHE_DIR")
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        base = os.path.join(xdg, "kmemsim")
+    return os.path.join(base, "numba-" + _source_hash())
+
+
+def _build_python() -> types.SimpleNamespace:
+    return types.SimpleNamespace(**{fn.__name__: fn for fn in _registry.values()})
+
+
+def _build_compiled() -> types.SimpleNamespace:
+    import numba
+
+    numba.config.CACHE_DIR = _cache_dir()
+    module_globals: dict[str, dict] = {}
+    twins: dict[int, object] = {}
+    for fn in _registry.values():
+        g = module_globals.get(fn.__module__)
+        if g is None:
+            g = module_globals[fn.__module__] = dict(importlib.import_module(fn.__module__).__dict__)
+        clone = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
+        clone.__qualname__ = fn.__qualname__
+        clone.__module__ = fn.__module__
+        clone.__doc__ = fn.__doc__
+        twins[id(fn)] = numba.njit(cache=True)(clone)
+    for g in module_globals.values():
+        for name, value in list(g.items()):
+            if isinstance(value, types.FunctionType) and id(value) in twins:
+                g[name] = twins[id(value)]
+    return types.SimpleNamespace(**{fn.__name__: twins[id(fn)] for fn in _registry.values()})
+
+
+def functions(mode: str) -> types.SimpleNamespace:
+    """The kernel functions of ``mode`` as attributes (``functions('python').__rmqueue``)."""
+    check_mode(mode)
+    ns = _namespaces.get(mode)
+    if ns is None:
+        _import_all()
+        ns = _build_python() if mode == "python" else _build_compiled()
+        _namespaces[mode] = ns
+    return ns

@@ -1,0 +1,208 @@
+"""A booted machine: the object :func:`kmemsim.boot` returns.
+
+The command line is a thin layer over this class: every script operation is a method
+(:meth:`Kernel.alloc`, :meth:`Kernel.free`, :meth:`Kernel.show`, :meth:`Kernel.check`) and every
+report is a string the CLI prints unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from kmemsim import jit
+from kmemsim.errors import KmemsimError
+from kmemsim.machine import Machine
+from kmemsim.mm import gfp as gfpmod
+from kmemsim.mm.mmzone import MAX_ORDER, Mem, migratetype_names
+
+__all__ = ["Kernel", "Allocation", "BOOT_STAGES", "boot"]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A block handed out by :meth:`Kernel.alloc`."""
+
+    id: str
+    pfn: int
+    order: int
+    zone: str
+    migratetype: str
+    gfp_mask: int
+
+    def __str__(self) -> str:
+        return (f"{self.id} pfn={self.pfn} order={self.order} zone={self.zone} "
+                f"migratetype={self.migratetype}")
+
+
+class Kernel:
+    """Linux 3.13's physical memory allocator running on a simulated :class:`Machine`."""
+
+    def __init__(self, machine: Machine, mode: str | None = None):
+        from kmemsim.mm.page_alloc_init import alloc_mem
+        self.machine = machine
+        self.mode = jit.check_mode(mode or jit.default_mode())
+        self.fn = jit.functions(self.mode)
+        self.mem: Mem = alloc_mem(machine)
+        self.dmesg: list[str] = []
+        self.min_free_kbytes = 1024
+        self.user_min_free_kbytes = 0
+        self.totalram_pages = 0
+        self.stages_done: list[str] = []
+        self.live: dict[str, Allocation] = {}
+        self.freed: set[str] = set()
+        self._next_id = 0
+
+    # ---- boot --------------------------------------------------------------------------------
+    def printk(self, line: str) -> None:
+        self.dmesg.append(line)
+
+    def run_stage(self, name: str) -> None:
+        dict(BOOT_STAGES)[name](self)
+        self.stages_done.append(name)
+
+    # ---- zones -------------------------------------------------------------------------------
+    def zone_name(self, zone: int) -> str:
+        return self.machine.zone_types[zone % self.machine.max_nr_zones]
+
+    def zone_id(self, nid: int, name: str) -> int:
+        return nid * self.machine.max_nr_zones + self.machine.zone_types.index(name)
+
+    def preferred_zone(self, gfp_mask: int, nid: int = 0) -> int:
+        """The highest populated zone of node ``nid`` that gfp_zone(gfp_mask) allows, or -1."""
+        high = int(gfpmod.gfp_zone(self.mem, gfp_mask))
+        if high < 0:
+            raise KmemsimError(f"GFP mask {gfpmod.format_gfp(gfp_mask)} combines zone modifiers "
+                               "that gfp_zone() rejects (GFP_ZONE_BAD)")
+        for j in range(high, -1, -1):
+            zone = nid * self.machine.max_nr_zones + j
+            if self.mem.present_pages[zone]:
+                return zone
+        return -1
+
+    # ---- operations --------------------------------------------------------------------------
+    def alloc(self, order: int, gfp: int | str = "GFP_KERNEL", id: str | None = None,
+              nid: int = 0) -> Allocation | None:
+        """Allocate a 2^order block; None when the allocator has none to give.
+
+        Until the fast-path issue lands this takes the block straight from __rmqueue on the
+        highest populated zone that gfp_zone() allows (see kmemsim.mm.interim)."""
+        gfp_mask = gfpmod.parse_gfp(gfp) if isinstance(gfp, str) else int(gfp)
+        if not isinstance(order, (int, np.integer)) or not 0 <= order < MAX_ORDER:
+            raise KmemsimError(f"order {order!r} is impossible: use 0..{MAX_ORDER - 1}")
+        if id is None:
+            id = f"a{self._next_id}"
+            self._next_id += 1
+        if id in self.live:
+            raise KmemsimError(f"id {id!r} is still allocated: free it first or use a new id")
+        if not 0 <= nid < len(self.machine.nodes):
+            raise KmemsimError(f"node {nid} does not exist: use 0..{len(self.machine.nodes) - 1}")
+        zone = self.preferred_zone(gfp_mask, nid)
+        migratetype = int(gfpmod.allocflags_to_migratetype(self.mem, gfp_mask))
+        if zone < 0:
+            return None
+        pfn = int(self.fn.rmqueue_interim(self.mem, zone, order, migratetype, gfp_mask))
+        if pfn < 0:
+            return None
+        names = migratetype_names(self.machine.cma, self.machine.memory_isolation)
+        a = Allocation(id, pfn, order, self.zone_name(zone), names[migratetype], gfp_mask)
+        self.live[id] = a
+        self.freed.discard(id)
+        return a
+
+    def free(self, what: str | Allocation) -> None:
+        """Return a block (by id or Allocation) to the allocator (__free_pages)."""
+        id = what.id if isinstance(what, Allocation) else str(what)
+        a = self.live.get(id)
+        if a is None:
+            if id in self.freed:
+                raise KmemsimError(f"double free of {id!r}: it was already freed")
+            raise KmemsimError(f"free of unknown id {id!r}: no allocation has that id")
+        getattr(self.fn, "__free_pages")(self.mem, a.pfn, a.order)
+        del self.live[id]
+        self.freed.add(id)
+
+    def show(self, name: str) -> str:
+        """The text of a /proc file: buddyinfo, pagetypeinfo (more with later issues)."""
+        from kmemsim.proc import REPORTS
+        report = REPORTS.get(name)
+        if report is None:
+            raise KmemsimError(f"unknown file {name!r}: use one of {', '.join(REPORTS)}")
+        return report(self)
+
+    def check(self) -> None:
+        """Run every validator; raises ValidationError naming what broke."""
+        from kmemsim.validate import validate_all
+        validate_all(self)
+
+    def replay_buddy_events(self, events: np.ndarray, zone: int | None = None,
+                            gfp: int | str = "GFP_HIGHUSER_MOVABLE") -> dict:
+        """Replay a benchmark event array (benchmarks/README.md) in one compiled call."""
+        gfp_mask = gfpmod.parse_gfp(gfp) if isinstance(gfp, str) else int(gfp)
+        if zone is None:
+            zone = self.preferred_zone(gfp_mask)
+        migratetype = int(gfpmod.allocflags_to_migratetype(self.mem, gfp_mask))
+        pfn_of_id = np.full(events.shape[0], -1, dtype=np.int32)
+        checksum, failures = self.fn.replay_buddy_events(self.mem, zone, migratetype, gfp_mask,
+                                                          events, pfn_of_id)
+        return {"checksum": int(checksum), "failures": int(failures),
+                "nr_free": [int(x) for x in self.mem.nr_free[zone]],
+                "free_pages": int(self.mem.vm_stat[zone, 0])}
+
+
+def _stage_free_area_init(k: Kernel) -> None:
+    from kmemsim.mm.page_alloc_init import free_area_init_nodes
+    free_area_init_nodes(k)
+
+
+def _stage_build_all_zonelists(k: Kernel) -> None:
+    from kmemsim.mm.page_alloc_init import build_all_zonelists
+    build_all_zonelists(k)
+
+
+def _stage_mem_init(k: Kernel) -> None:
+    from kmemsim.mm.page_alloc_init import mem_init
+    mem_init(k)
+
+
+def _stage_init_per_zone_wmark_min(k: Kernel) -> None:
+    from kmemsim.mm.page_alloc_init import init_per_zone_wmark_min
+    init_per_zone_wmark_min(k)
+
+
+def _stage_set_recommended_min_free_kbytes(k: Kernel) -> None:
+    from kmemsim.mm.page_alloc_init import set_recommended_min_free_kbytes
+    set_recommended_min_free_kbytes(k)
+
+
+# start_kernel()'s order (init/main.c, v3.13), the stages this model has so far.  Later issues
+# insert theirs by name: kmem_cache_init after mem_init, setup_per_cpu_pageset after it.
+BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [
+    ("free_area_init_nodes", _stage_free_area_init),       # setup_arch → paging_init
+    ("build_all_zonelists", _stage_build_all_zonelists),
+    ("mem_init", _stage_mem_init),                          # mm_init: free_all_bootmem
+    ("init_per_zone_wmark_min", _stage_init_per_zone_wmark_min),   # module_init
+    ("set_recommended_min_free_kbytes", _stage_set_recommended_min_free_kbytes),  # late_initcall
+]
+
+
+def boot(machine: Machine | str = "x86_64", *, mem: str | None = None, cpus: int | None = None,
+         nodes: int | None = None, mode: str | None = None,
+         stop_after: str | None = None) -> Kernel:
+    """Boot a machine (a preset name, a TOML path or a :class:`Machine`) the way 3.13 does.
+
+    ``stop_after`` ends the boot after the named stage (see :data:`BOOT_STAGES`)."""
+    if not isinstance(machine, Machine):
+        from kmemsim.presets import get_machine
+        machine = get_machine(machine, mem=mem, cpus=cpus, nodes=nodes)
+    names = [name for name, _ in BOOT_STAGES]
+    if stop_after is not None and stop_after not in names:
+        raise KmemsimError(f"unknown boot stage {stop_after!r}: use one of {', '.join(names)}")
+    k = Kernel(machine, mode)
+    for name in names:
+        k.run_stage(name)
+        if name == stop_after:
+            break
+    return k

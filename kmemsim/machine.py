@@ -1,0 +1,315 @@
+"""Machine descriptions: nodes, zones, memory, early reservations, CPUs, configuration.
+
+A description is data, not code: the presets build one (:mod:`kmemsim.presets`), and a user can
+write one as a TOML file (:func:`load_toml`; ``kmemsim machines --dump NAME`` prints a preset in
+that form, ready to edit).  Addresses in a TOML file are byte addresses (``"0x100000"``, ``4096``)
+or sizes with a unit (``"16M"``, ``"4G"``); they must be page-aligned.
+
+Terms follow the kernel: *memory* is memblock.memory (the pages that exist), *reserved* is
+memblock.reserved as it stands when the buddy allocator takes over and after boot has freed its
+init sections (the pages that are never handed to the buddy allocator), *zones* are the spans
+free_area_init_nodes() computes.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kmemsim.errors import KmemsimError
+from kmemsim.mm.mmzone import MAX_ORDER, PAGE_SHIFT, PAGE_SIZE
+
+__all__ = ["Range", "Node", "Machine", "ARCH_ZONES", "parse_size", "format_size",
+           "load_toml", "dump_toml"]
+
+# The zone types each architecture configures, in enum zone_type order.
+ARCH_ZONES = {
+    "x86_64": ("DMA", "DMA32", "Normal", "Movable"),   # CONFIG_ZONE_DMA, CONFIG_ZONE_DMA32
+    "arm": ("Normal", "HighMem", "Movable"),          # 32-bit ARM with HIGHMEM, no ZONE_DMA
+    "generic": ("Normal", "Movable"),                 # no DMA, DMA32 or HIGHMEM zone
+}
+STRUCT_PAGE_SIZE = {"x86_64": 64, "arm": 32, "generic": 64}
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(value, what: str) -> int:
+    """Bytes from ``4096``, ``"0x1000"``, ``"16M"``, ``"1.5G"``; a KmemsimError otherwise."""
+    if isinstance(value, bool):
+        raise KmemsimError(f"{what}: {value!r} is not a size or an address")
+    if isinstance(value, int):
+        if value < 0:
+            raise KmemsimError(f"{what}: {value} is negative")
+        return value
+    text = str(value).strip()
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
+        return int(text, 16)
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", text, re.IGNORECASE)
+    if not m:
+        raise KmemsimError(f"{what}: cannot read {value!r}: write bytes (4096), hex (0x1000) "
+                           "or a size with a unit (16M, 4G)")
+    number, unit = m.groups()
+    nbytes = float(number) * _UNITS[unit.upper()]
+    if nbytes != int(nbytes):
+        raise KmemsimError(f"{what}: {value!r} is not a whole number of bytes")
+    return int(nbytes)
+
+
+def format_size(nbytes: int) -> str:
+    for unit in ("T", "G", "M", "K"):
+        if nbytes and nbytes % _UNITS[unit] == 0:
+            return f"{nbytes // _UNITS[unit]}{unit}"
+    return hex(nbytes)
+
+
+@dataclass(frozen=True)
+class Range:
+    """A pfn range [start, end), with a label for reservations."""
+
+    start: int
+    end: int
+    name: str = ""
+
+    @property
+    def pages(self) -> int:
+        return self.end - self.start
+
+
+@dataclass
+class Node:
+    """One NUMA node (pg_data_t): its zones' spans, its memory and its early reservations."""
+
+    nid: int
+    zones: dict[str, Range]                  # zone type name -> span (populated or not)
+    memory: list[Range]                      # memblock.memory regions of this node
+    reserved: list[Range] = field(default_factory=list)
+
+    @property
+    def start_pfn(self) -> int:
+        return min(r.start for r in self.memory)
+
+    @property
+    def end_pfn(self) -> int:
+        return max(r.end for r in self.memory)
+
+
+@dataclass
+class Machine:
+    """Everything kmemsim needs to boot a machine the way Linux 3.13 would."""
+
+    name: str
+    description: str
+    arch: str
+    nodes: list[Node]
+    cpus: int = 1
+    hz: int = 1000
+    pageblock_order: int = 9
+    memory_model: str = "sparsemem"          # sparsemem | flatmem
+    numa: bool = False                       # CONFIG_NUMA
+    cma: bool = False                        # CONFIG_CMA
+    memory_isolation: bool = False           # CONFIG_MEMORY_ISOLATION
+    thp: bool = False                        # CONFIG_TRANSPARENT_HUGEPAGE, "always"
+    dma_reserve: int = 0                     # pages, set_dma_reserve() (x86: below 16 MiB)
+    highmem_freeing: str = "bootmem"         # bootmem | page_by_page (ARM free_highpages)
+    sources: dict[str, str] = field(default_factory=dict)   # where the numbers come from
+
+    @property
+    def zone_types(self) -> tuple[str, ...]:
+        return ARCH_ZONES[self.arch]
+
+    @property
+    def max_nr_zones(self) -> int:
+        return len(self.zone_types)
+
+    @property
+    def struct_page_size(self) -> int:
+        return STRUCT_PAGE_SIZE[self.arch]
+
+    @property
+    def max_pfn(self) -> int:
+        return max(n.end_pfn for n in self.nodes)
+
+    @property
+    def total_pages(self) -> int:
+        return sum(r.pages for n in self.nodes for r in n.memory)
+
+    def validate(self) -> "Machine":
+        """Refuse what the kernel could not boot, with one line naming the problem."""
+        where = f"machine {self.name!r}"
+        if self.arch not in ARCH_ZONES:
+            raise KmemsimError(f"{where}: unknown arch {self.arch!r}: use one of "
+                               f"{', '.join(ARCH_ZONES)}")
+        if not 0 <= self.pageblock_order <= MAX_ORDER - 1:
+            raise KmemsimError(f"{where}: pageblock_order {self.pageblock_order} is outside "
+                               f"0..{MAX_ORDER - 1}")
+        if self.memory_model not in ("sparsemem", "flatmem"):
+            raise KmemsimError(f"{where}: memory_model must be sparsemem or flatmem")
+        if not 1 <= self.cpus <= 64:
+            raise KmemsimError(f"{where}: cpus {self.cpus} is outside 1..64")
+        if self.highmem_freeing not in ("bootmem", "page_by_page"):
+            raise KmemsimError(f"{where}: highmem_freeing must be bootmem or page_by_page")
+        if not self.nodes:
+            raise KmemsimError(f"{where}: has no node")
+        if len(self.nodes) > 1 and not self.numa:
+            raise KmemsimError(f"{where}: {len(self.nodes)} nodes need numa = true")
+        spans: list[tuple[Range, str]] = []
+        for node in self.nodes:
+            self._validate_node(node, where, spans)
+        spans.sort(key=lambda item: item[0].start)
+        for (a, an), (b, bn) in zip(spans, spans[1:]):
+            if b.start < a.end:
+                raise KmemsimError(f"{where}: zones overlap: {an} [{a.start:#x}, {a.end:#x}) "
+                                   f"and {bn} [{b.start:#x}, {b.end:#x}) (pfns)")
+        return self
+
+    def _validate_node(self, node: Node, where: str, spans: list) -> None:
+        where = f"{where} node {node.nid}"
+        if not node.memory:
+            raise KmemsimError(f"{where}: has no memory")
+        for name, span in node.zones.items():
+            if name not in self.zone_types:
+                raise KmemsimError(f"{where}: zone type {name!r} does not exist on "
+                                   f"{self.arch}: use {', '.join(self.zone_types)}")
+            if span.end < span.start:
+                raise KmemsimError(f"{where}: zone {name} ends before it starts")
+            if span.pages:
+                spans.append((span, f"node {node.nid} {name}"))
+        order = [z for z in self.zone_types if z in node.zones and node.zones[z].pages]
+        for lower, upper in zip(order, order[1:]):
+            if node.zones[upper].start < node.zones[lower].end:
+                raise KmemsimError(f"{where}: zones overlap: {lower} ends at pfn "
+                                   f"{node.zones[lower].end:#x} after {upper} starts at pfn "
+                                   f"{node.zones[upper].start:#x}")
+        for r in node.memory:
+            if not any(z.start <= r.start and r.end <= z.end for z in node.zones.values()
+                       if z.pages) and not self._covered(node, r):
+                raise KmemsimError(f"{where}: memory [{r.start << PAGE_SHIFT:#x}, "
+                                   f"{r.end << PAGE_SHIFT:#x}) lies outside its zones")
+        mem = sorted(node.memory, key=lambda r: r.start)
+        for a, b in zip(mem, mem[1:]):
+            if b.start < a.end:
+                raise KmemsimError(f"{where}: memory ranges overlap at "
+                                   f"{b.start << PAGE_SHIFT:#x}")
+
+    @staticmethod
+    def _covered(node: Node, r: Range) -> bool:
+        """Whether the zones of ``node`` together cover ``r`` without a gap."""
+        pos = r.start
+        for z in sorted(node.zones.values(), key=lambda z: z.start):
+            if z.start <= pos < z.end:
+                pos = z.end
+        return pos >= r.end
+
+
+# ---- TOML ------------------------------------------------------------------------------------
+
+_TOP_KEYS = {"name", "description", "arch", "cpus", "hz", "pageblock_order", "memory_model",
+             "numa", "cma", "memory_isolation", "thp", "dma_reserve", "highmem_freeing",
+             "node", "sources"}
+
+
+def _pfn_range(item: dict, what: str) -> Range:
+    if not isinstance(item, dict) or "start" not in item or not ({"end", "size"} & item.keys()):
+        raise KmemsimError(f"{what}: needs start and end (or size)")
+    start = parse_size(item["start"], f"{what} start")
+    end = (parse_size(item["end"], f"{what} end") if "end" in item
+           else start + parse_size(item["size"], f"{what} size"))
+    for label, value in (("start", start), ("end", end)):
+        if value % PAGE_SIZE:
+            raise KmemsimError(f"{what}: {label} {value:#x} is not page-aligned (a multiple of "
+                               f"{PAGE_SIZE:#x})")
+    if end < start:
+        raise KmemsimError(f"{what}: end {end:#x} is below start {start:#x}")
+    return Range(start >> PAGE_SHIFT, end >> PAGE_SHIFT, str(item.get("name", "")))
+
+
+def machine_from_dict(data: dict, origin: str) -> Machine:
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise KmemsimError(f"{origin}: unknown key {sorted(unknown)[0]!r}: the keys are "
+                           f"{', '.join(sorted(_TOP_KEYS))}")
+    arch = data.get("arch", "generic")
+    if arch not in ARCH_ZONES:
+        raise KmemsimError(f"{origin}: unknown arch {arch!r}: use one of {', '.join(ARCH_ZONES)}")
+    nodes = []
+    for i, nd in enumerate(data.get("node", [])):
+        where = f"{origin}: node {i}"
+        zones = {}
+        for j, z in enumerate(nd.get("zones", [])):
+            zname = z.get("type") if isinstance(z, dict) else None
+            if zname is None:
+                raise KmemsimError(f"{where} zone {j}: needs a type ({', '.join(ARCH_ZONES[arch])})")
+            if zname in zones:
+                raise KmemsimError(f"{where}: zone {zname} given twice")
+            zones[zname] = _pfn_range(z, f"{where} zone {zname}")
+        memory = [_pfn_range(m, f"{where} memory {j}") for j, m in enumerate(nd.get("memory", []))]
+        if not memory:
+            memory = [Range(z.start, z.end) for z in zones.values() if z.pages]
+        reserved = [_pfn_range(r, f"{where} reserved {j}")
+                    for j, r in enumerate(nd.get("reserved", []))]
+        nodes.append(Node(int(nd.get("nid", i)), zones, memory, reserved))
+    m = Machine(
+        name=str(data.get("name", Path(origin).stem)),
+        description=str(data.get("description", "")),
+        arch=arch, nodes=nodes,
+        cpus=int(data.get("cpus", 1)), hz=int(data.get("hz", 1000)),
+        pageblock_order=int(data.get("pageblock_order", MAX_ORDER - 1)),
+        memory_model=str(data.get("memory_model", "flatmem")),
+        numa=bool(data.get("numa", len(nodes) > 1)), cma=bool(data.get("cma", False)),
+        memory_isolation=bool(data.get("memory_isolation", False)),
+        thp=bool(data.get("thp", False)), dma_reserve=int(data.get("dma_reserve", 0)),
+        highmem_freeing=str(data.get("highmem_freeing", "bootmem")),
+        sources=dict(data.get("sources", {})),
+    )
+    return m.validate()
+
+
+def load_toml(path: str | Path) -> Machine:
+    """Read a machine description from a TOML file (see docs/machines.md)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise KmemsimError(f"{path}: no such machine file (a preset name is one of "
+                           "'kmemsim machines')") from None
+    except tomllib.TOMLDecodeError as e:
+        raise KmemsimError(f"{path}: not valid TOML: {e}") from None
+    return machine_from_dict(data, str(path))
+
+
+def _addr(pfn: int) -> str:
+    return f'"{pfn << PAGE_SHIFT:#x}"'
+
+
+def dump_toml(m: Machine) -> str:
+    """The TOML text of a description; load_toml() reads it back to an equal Machine."""
+    lines = [f"# kmemsim machine description (see docs/machines.md)",
+             f"name = {m.name!r}".replace("'", '"'),
+             f"description = {_quote(m.description)}",
+             f'arch = "{m.arch}"', f"cpus = {m.cpus}", f"hz = {m.hz}",
+             f"pageblock_order = {m.pageblock_order}", f'memory_model = "{m.memory_model}"',
+             f"numa = {str(m.numa).lower()}", f"cma = {str(m.cma).lower()}",
+             f"memory_isolation = {str(m.memory_isolation).lower()}",
+             f"thp = {str(m.thp).lower()}", f"dma_reserve = {m.dma_reserve}",
+             f'highmem_freeing = "{m.highmem_freeing}"']
+    if m.sources:
+        lines.append("")
+        lines.append("[sources]")
+        lines += [f"{_quote(k)} = {_quote(v)}" for k, v in m.sources.items()]
+    for node in m.nodes:
+        lines += ["", "[[node]]", f"nid = {node.nid}", "zones = ["]
+        lines += [f'  {{ type = "{n}", start = {_addr(z.start)}, end = {_addr(z.end)} }},'
+                  for n, z in node.zones.items()]
+        lines += ["]", "memory = ["]
+        lines += [f"  {{ start = {_addr(r.start)}, end = {_addr(r.end)} }}," for r in node.memory]
+        lines += ["]", "reserved = ["]
+        lines += [f"  {{ start = {_addr(r.start)}, end = {_addr(r.end)}, name = {_quote(r.name)} }},"
+                  for r in node.reserved]
+        lines.append("]")
+    return "\n".join(lines) + "\n"
+
+
+def _quote(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,249 @@
+"""Zones, free areas, migratetypes: the allocator's state as flat typed arrays.
+
+Kernel: include/linux/mmzone.h, mm/mmzone.c (v3.13).
+
+The kernel keeps one ``struct page`` (64 bytes on x86-64) per page frame and one ``struct zone``
+per zone.  kmemsim keeps the same fields as a *struct of arrays*, indexed by pfn for pages and by
+zone id (``nid * MAX_NR_ZONES + zone_idx``, the kernel's ``page_zone_id``) for zones, all held in
+one :class:`Mem` named tuple that every kernel function takes first.  16 bytes per page:
+
+=============  =======  ==========================================================================
+array          type     kernel field
+=============  =======  ==========================================================================
+``flags``      uint32   ``page->flags``: PG_* bits, and the zone id in the top byte
+                        (set_page_links); see :mod:`kmemsim.mm.page_flags`
+``private``    uint8    ``page_private(page)``: the order of a free block's head page
+``index``      int8     ``page->index`` as the *freepage migratetype* (set_freepage_migratetype)
+``count``      int16    ``page->_count`` (the kernel's is an atomic_t; 32767 is plenty here)
+``lru_next``   int32    ``page->lru.next``
+``lru_prev``   int32    ``page->lru.prev``
+=============  =======  ==========================================================================
+
+List heads (``free_area[order].free_list[migratetype]`` of every zone, and later the per-CPU and
+LRU lists) are sentinel entries of ``lru_next``/``lru_prev`` placed after the last pfn, so a list
+is circular and doubly linked exactly like a ``struct list_head``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from kmemsim.jit import kernel
+
+__all__ = [
+    "PAGE_SHIFT", "PAGE_SIZE", "MAX_ORDER", "MAX_ORDER_NR_PAGES", "PAGE_ALLOC_COSTLY_ORDER",
+    "MIGRATE_UNMOVABLE", "MIGRATE_RECLAIMABLE", "MIGRATE_MOVABLE", "MIGRATE_PCPTYPES",
+    "MIGRATE_RESERVE", "MIGRATE_TYPES_MAX", "ZONE_NAMES", "ZONE_STAT_ITEMS", "NUMA_STAT_ITEMS",
+    "Mem", "free_list", "zone_end_pfn", "zone_spans_pfn", "pfn_valid", "pfn_valid_within",
+    "page_zone_id", "page_zonenum", "page_to_nid", "populated_zone",
+    "is_migrate_cma", "is_migrate_isolate", "migratetype_names", "migrate_types",
+]
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+MAX_ORDER = 11
+MAX_ORDER_NR_PAGES = 1 << (MAX_ORDER - 1)
+PAGE_ALLOC_COSTLY_ORDER = 3
+SECTION_SIZE_BITS = 27            # x86-64 SPARSEMEM: 128 MiB sections
+PAGES_PER_SECTION = 1 << (SECTION_SIZE_BITS - PAGE_SHIFT)
+
+# enum migratetype (the first four never change; CMA and ISOLATE follow when configured)
+MIGRATE_UNMOVABLE = 0
+MIGRATE_RECLAIMABLE = 1
+MIGRATE_MOVABLE = 2
+MIGRATE_PCPTYPES = 3
+MIGRATE_RESERVE = MIGRATE_PCPTYPES
+MIGRATE_TYPES_MAX = 6             # with both CONFIG_CMA and CONFIG_MEMORY_ISOLATION
+
+# Names printed by /proc for each zone type (mm/page_alloc.c zone_names[])
+ZONE_NAMES = ("DMA", "DMA32", "Normal", "HighMem", "Movable")
+
+# enum zone_stat_item (3.13).  The six NUMA items exist only with CONFIG_NUMA; kmemsim always
+# keeps their slots so that item numbers are constants, and the printers skip them without NUMA.
+ZONE_STAT_ITEMS = (
+    "nr_free_pages", "nr_alloc_batch", "nr_inactive_anon", "nr_active_anon", "nr_inactive_file",
+    "nr_active_file", "nr_unevictable", "nr_mlock", "nr_anon_pages", "nr_mapped",
+    "nr_file_pages", "nr_dirty", "nr_writeback", "nr_slab_reclaimable", "nr_slab_unreclaimable",
+    "nr_page_table_pages", "nr_kernel_stack", "nr_unstable", "nr_bounce", "nr_vmscan_write",
+    "nr_vmscan_immediate_reclaim", "nr_writeback_temp", "nr_isolated_anon", "nr_isolated_file",
+    "nr_shmem", "nr_dirtied", "nr_written", "numa_hit", "numa_miss", "numa_foreign",
+    "numa_interleave", "numa_local", "numa_other", "nr_anon_transparent_hugepages",
+    "nr_free_cma",
+)
+NUMA_STAT_ITEMS = frozenset(range(27, 33))
+NR_VM_ZONE_STAT_ITEMS = len(ZONE_STAT_ITEMS)
+NR_FREE_PAGES = 0
+NR_ALLOC_BATCH = 1
+NR_FREE_CMA_PAGES = 34
+
+# enum zone_watermarks
+WMARK_MIN = 0
+WMARK_LOW = 1
+WMARK_HIGH = 2
+
+# Slots of Mem.cfg: machine configuration read by compiled code.
+CFG_NR_PFNS = 0            # length of the page arrays (a multiple of MAX_ORDER_NR_PAGES)
+CFG_PAGEBLOCK_ORDER = 1
+CFG_MIGRATE_TYPES = 2      # MIGRATE_TYPES of this configuration (4, 5 or 6)
+CFG_MIGRATE_CMA = 3        # its number, or -1 without CONFIG_CMA
+CFG_MIGRATE_ISOLATE = 4    # its number, or -1 without CONFIG_MEMORY_ISOLATION
+CFG_MOBILITY_DISABLED = 5  # page_group_by_mobility_disabled
+CFG_MAX_NR_ZONES = 6
+CFG_NR_NODES = 7
+CFG_FREE_LIST_BASE = 8     # index of the first free-list head in lru_next/lru_prev
+CFG_SPARSEMEM = 9          # 1: pageblock bits per section (global); 0: per zone (FLATMEM)
+CFG_HIGHMEM_IDX = 10       # zone index of ZONE_HIGHMEM, or -1
+CFG_MOVABLE_IDX = 11       # zone index of ZONE_MOVABLE
+CFG_NORMAL_IDX = 12        # zone index of ZONE_NORMAL
+NR_CFG = 16
+
+
+class Mem(NamedTuple):
+    """All allocator state of one machine (the pages of every node and all of its zones)."""
+
+    cfg: np.ndarray               # int64[NR_CFG]
+    # struct page, pfn-indexed
+    flags: np.ndarray             # uint32[nr_pfns]
+    private: np.ndarray           # uint8[nr_pfns]
+    index: np.ndarray             # int8[nr_pfns]
+    count: np.ndarray             # int16[nr_pfns]
+    lru_next: np.ndarray          # int32[nr_pfns + nr_heads]
+    lru_prev: np.ndarray          # int32[nr_pfns + nr_heads]
+    # pageblock bits: 3 migratetype bits and PB_migrate_skip, one byte per pageblock
+    pageblock_flags: np.ndarray   # uint8[...]
+    # struct zone, indexed by zone id
+    zone_start_pfn: np.ndarray    # int64[nr_zone_ids]
+    spanned_pages: np.ndarray     # int64[nr_zone_ids]
+    present_pages: np.ndarray     # int64[nr_zone_ids]
+    managed_pages: np.ndarray     # int64[nr_zone_ids]
+    zone_pb_start: np.ndarray     # int64: first pfn covered by the zone's pageblock bitmap
+    zone_pb_base: np.ndarray      # int64: index of that pfn's pageblock in pageblock_flags
+    watermark: np.ndarray         # int64[nr_zone_ids, 3]
+    nr_free: np.ndarray           # int64[nr_zone_ids, MAX_ORDER]: free_area[order].nr_free
+    vm_stat: np.ndarray           # int64[nr_zone_ids, NR_VM_ZONE_STAT_ITEMS]
+    # policy tables
+    fallbacks: np.ndarray         # int8[MIGRATE_TYPES_MAX, 4]
+    gfp_zone_table: np.ndarray    # int8[16]: GFP_ZONE_TABLE, -1 for the invalid combinations
+
+
+def migrate_types(cma: bool, isolation: bool) -> tuple[int, int, int]:
+    """(MIGRATE_TYPES, MIGRATE_CMA, MIGRATE_ISOLATE) of a configuration; -1 when absent."""
+    n = MIGRATE_PCPTYPES + 1
+    mt_cma = mt_isolate = -1
+    if cma:
+        mt_cma, n = n, n + 1
+    if isolation:
+        mt_isolate, n = n, n + 1
+    return n, mt_cma, mt_isolate
+
+
+def migratetype_names(cma: bool, isolation: bool) -> tuple[str, ...]:
+    """migratetype_names[] of mm/vmstat.c for a configuration."""
+    names = ["Unmovable", "Reclaimable", "Movable", "Reserve"]
+    if cma:
+        names.append("CMA")
+    if isolation:
+        names.append("Isolate")
+    return tuple(names)
+
+
+def fallbacks_table(cma: bool, isolation: bool) -> np.ndarray:
+    """fallbacks[][] of mm/page_alloc.c (3.13) as an array; rows end with MIGRATE_RESERVE."""
+    _, mt_cma, mt_isolate = migrate_types(cma, isolation)
+    rows = {
+        MIGRATE_UNMOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE, MIGRATE_RESERVE),
+        MIGRATE_RECLAIMABLE: (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RESERVE),
+        MIGRATE_MOVABLE: ((mt_cma,) if cma else ()) + (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE,
+                                                        MIGRATE_RESERVE),
+        MIGRATE_RESERVE: (MIGRATE_RESERVE,),
+    }
+    if cma:
+        rows[mt_cma] = (MIGRATE_RESERVE,)
+    if isolation:
+        rows[mt_isolate] = (MIGRATE_RESERVE,)
+    table = np.full((MIGRATE_TYPES_MAX, 4), MIGRATE_RESERVE, dtype=np.int8)
+    for mt, row in rows.items():
+        table[mt, : len(row)] = row
+    return table
+
+
+# ---- accessors, named as the kernel's helpers --------------------------------------------------
+
+@kernel
+def free_list(mem, zone, order, migratetype):
+    """Index of the list head ``zone->free_area[order].free_list[migratetype]``."""
+    return (mem.cfg[CFG_FREE_LIST_BASE]
+            + (zone * MAX_ORDER + order) * mem.cfg[CFG_MIGRATE_TYPES] + migratetype)
+
+
+@kernel
+def zone_end_pfn(mem, zone):
+    """Kernel: include/linux/mmzone.h zone_end_pfn()."""
+    return mem.zone_start_pfn[zone] + mem.spanned_pages[zone]
+
+
+@kernel
+def zone_spans_pfn(mem, zone, pfn):
+    """Kernel: include/linux/mmzone.h zone_spans_pfn()."""
+    return mem.zone_start_pfn[zone] <= pfn and pfn < zone_end_pfn(mem, zone)
+
+
+@kernel
+def populated_zone(mem, zone):
+    """Kernel: include/linux/mmzone.h populated_zone(): the zone has present pages."""
+    return mem.present_pages[zone] != 0
+
+
+@kernel
+def pfn_valid(mem, pfn):
+    """Whether a ``struct page`` exists for ``pfn``.
+
+    Kernel: include/linux/mmzone.h pfn_valid() (SPARSEMEM: the pfn's section is present) or the
+    architecture's pfn_valid() (ARM: the pfn is memblock memory).  Decided at boot per machine and
+    kept as the simulator-only flag PG_valid.
+    """
+    if pfn < 0 or pfn >= mem.cfg[CFG_NR_PFNS]:
+        return False
+    return (mem.flags[pfn] & PG_VALID_MASK) != 0
+
+
+@kernel
+def pfn_valid_within(mem, pfn):
+    """Kernel: include/linux/mmzone.h pfn_valid_within(): always true without
+    CONFIG_HOLES_IN_ZONE, which none of kmemsim's machines has."""
+    return True
+
+
+@kernel
+def page_zone_id(mem, page):
+    """Kernel: include/linux/mm.h page_zone_id(): node and zone bits of page->flags."""
+    return np.int64(mem.flags[page] >> ZONEID_PGSHIFT)
+
+
+@kernel
+def page_zonenum(mem, page):
+    """Kernel: include/linux/mm.h page_zonenum()."""
+    return page_zone_id(mem, page) % mem.cfg[CFG_MAX_NR_ZONES]
+
+
+@kernel
+def page_to_nid(mem, page):
+    """Kernel: include/linux/mm.h page_to_nid()."""
+    return page_zone_id(mem, page) // mem.cfg[CFG_MAX_NR_ZONES]
+
+
+@kernel
+def is_migrate_cma(mem, migratetype):
+    """Kernel: include/linux/mmzone.h is_migrate_cma()."""
+    return mem.cfg[CFG_MIGRATE_CMA] >= 0 and migratetype == mem.cfg[CFG_MIGRATE_CMA]
+
+
+@kernel
+def is_migrate_isolate(mem, migratetype):
+    """Kernel: include/linux/page-isolation.h is_migrate_isolate()."""
+    return mem.cfg[CFG_MIGRATE_ISOLATE] >= 0 and migratetype == mem.cfg[CFG_MIGRATE_ISOLATE]
+
+
+from kmemsim.mm.page_flags import PG_VALID_MASK, ZONEID_PGSHIFT  # noqa: E402

@@ -1,0 +1,412 @@
+"""The buddy allocator's core: free areas, splitting, merging, migratetype fallback.
+
+Kernel: mm/page_alloc.c (v3.13).  Every function takes the machine state ``mem``
+(:class:`kmemsim.mm.mmzone.Mem`) first; after it come the kernel's own arguments, where a
+``struct page *`` is a pfn and a ``struct zone *`` is a zone id.  The kernel's ``area`` argument
+(a pointer to ``zone->free_area[order]``) is implied by the order and not passed.
+
+Locking (zone->lock, irq save/restore) has no counterpart: kmemsim runs one operation at a time.
+"""
+
+import numpy as np
+
+from kmemsim.jit import kernel
+from kmemsim.lib.list import list_add, list_add_tail, list_del, list_empty, list_first_entry, \
+    list_move
+from kmemsim.mm.mmzone import CFG_MAX_NR_ZONES, CFG_MOBILITY_DISABLED, CFG_PAGEBLOCK_ORDER, \
+    MAX_ORDER, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_RESERVE, \
+    MIGRATE_UNMOVABLE, NR_FREE_CMA_PAGES, NR_FREE_PAGES, WMARK_MIN, free_list, \
+    is_migrate_cma, is_migrate_isolate, page_to_nid, page_zone_id, pfn_valid, \
+    pfn_valid_within, zone_end_pfn, zone_spans_pfn
+from kmemsim.mm.page_flags import PageBuddy, PageReserved, __ClearPageBuddy, __SetPageBuddy
+from kmemsim.mm.pageblock_flags import PB_migrate, PB_migrate_end, get_pageblock_flags_group, \
+    set_pageblock_flags_group
+
+__all__ = [
+    "set_page_order", "rmv_page_order", "page_order", "__find_buddy_index", "page_is_buddy",
+    "__free_one_page", "free_one_page", "__free_pages_ok", "__free_pages", "__free_pages_bootmem",
+    "expand", "__rmqueue_smallest", "move_freepages", "move_freepages_block",
+    "change_pageblock_range", "try_to_steal_freepages", "__rmqueue_fallback", "__rmqueue",
+    "get_pageblock_migratetype", "set_pageblock_migratetype", "get_freepage_migratetype",
+    "set_freepage_migratetype", "__mod_zone_page_state", "__mod_zone_freepage_state",
+    "prep_new_page", "put_page_testzero", "pageblock_is_reserved", "setup_zone_migrate_reserve",
+]
+
+
+# ---- small helpers of include/linux/mm.h, mmzone.h, vmstat.h ----------------------------------
+
+@kernel
+def set_page_order(mem, page, order):
+    """Kernel: mm/page_alloc.c set_page_order(): record the order and mark PageBuddy."""
+    mem.private[page] = order
+    __SetPageBuddy(mem, page)
+
+
+@kernel
+def rmv_page_order(mem, page):
+    """Kernel: mm/page_alloc.c rmv_page_order()."""
+    __ClearPageBuddy(mem, page)
+    mem.private[page] = 0
+
+
+@kernel
+def page_order(mem, page):
+    """Kernel: mm/internal.h page_order(): page_private of a PageBuddy page (as int64, so that
+    ``1 << order`` cannot overflow a uint8 in Python mode)."""
+    return np.int64(mem.private[page])
+
+
+@kernel
+def get_pageblock_migratetype(mem, page):
+    """Kernel: include/linux/mmzone.h get_pageblock_migratetype()."""
+    return get_pageblock_flags_group(mem, page, PB_migrate, PB_migrate_end)
+
+
+@kernel
+def set_pageblock_migratetype(mem, page, migratetype):
+    """Kernel: mm/page_alloc.c set_pageblock_migratetype(): with mobility grouping disabled
+    every per-cpu type is recorded as MIGRATE_UNMOVABLE."""
+    if mem.cfg[CFG_MOBILITY_DISABLED] != 0 and migratetype < MIGRATE_PCPTYPES:
+        migratetype = MIGRATE_UNMOVABLE
+    set_pageblock_flags_group(mem, page, migratetype, PB_migrate, PB_migrate_end)
+
+
+@kernel
+def get_freepage_migratetype(mem, page):
+    """Kernel: include/linux/mm.h get_freepage_migratetype() (page->index)."""
+    return np.int64(mem.index[page])
+
+
+@kernel
+def set_freepage_migratetype(mem, page, migratetype):
+    """Kernel: include/linux/mm.h set_freepage_migratetype() (page->index)."""
+    mem.index[page] = migratetype
+
+
+@kernel
+def __mod_zone_page_state(mem, zone, item, delta):
+    """Kernel: mm/vmstat.c __mod_zone_page_state().
+
+    Simplified until the per-CPU counters arrive (fast-path issue): the zone counter is
+    updated at once, as if every per-CPU threshold were 0."""
+    mem.vm_stat[zone, item] += delta
+
+
+@kernel
+def __mod_zone_freepage_state(mem, zone, nr_pages, migratetype):
+    """Kernel: include/linux/vmstat.h __mod_zone_freepage_state()."""
+    __mod_zone_page_state(mem, zone, NR_FREE_PAGES, nr_pages)
+    if is_migrate_cma(mem, migratetype):
+        __mod_zone_page_state(mem, zone, NR_FREE_CMA_PAGES, nr_pages)
+
+
+# ---- freeing ---------------------------------------------------------------------------------
+
+@kernel
+def __find_buddy_index(page_idx, order):
+    """Kernel: mm/page_alloc.c __find_buddy_index(): the buddy differs in bit ``order``."""
+    return page_idx ^ (1 << order)
+
+
+@kernel
+def page_is_buddy(mem, page, buddy, order):
+    """Kernel: mm/page_alloc.c page_is_buddy(): ``buddy`` is a free block of exactly ``order``
+    in the same zone (debug guard pages do not exist here: no CONFIG_DEBUG_PAGEALLOC)."""
+    if not pfn_valid_within(mem, buddy):
+        return False
+    if page_zone_id(mem, page) != page_zone_id(mem, buddy):
+        return False
+    return PageBuddy(mem, buddy) and page_order(mem, buddy) == order
+
+
+@kernel
+def __free_one_page(mem, page, zone, order, migratetype):
+    """Kernel: mm/page_alloc.c __free_one_page(): merge with free buddies, then queue.
+
+    The merged block goes to the head of free_list[migratetype], or to the tail when the buddy
+    of the next order up is free (it is likely to merge further soon).  The caller accounts
+    NR_FREE_PAGES."""
+    page_idx = page & ((1 << MAX_ORDER) - 1)
+    buddy_idx = 0
+    buddy = page
+    while order < MAX_ORDER - 1:
+        buddy_idx = __find_buddy_index(page_idx, order)
+        buddy = page + (buddy_idx - page_idx)
+        if not page_is_buddy(mem, page, buddy, order):
+            break
+        list_del(mem, buddy)
+        mem.nr_free[zone, order] -= 1
+        rmv_page_order(mem, buddy)
+        combined_idx = buddy_idx & page_idx
+        page = page + (combined_idx - page_idx)
+        page_idx = combined_idx
+        order += 1
+    set_page_order(mem, page, order)
+
+    if order < MAX_ORDER - 2 and pfn_valid_within(mem, buddy):
+        combined_idx = buddy_idx & page_idx
+        higher_page = page + (combined_idx - page_idx)
+        buddy_idx = __find_buddy_index(combined_idx, order + 1)
+        higher_buddy = higher_page + (buddy_idx - combined_idx)
+        if page_is_buddy(mem, higher_page, higher_buddy, order + 1):
+            list_add_tail(mem, page, free_list(mem, zone, order, migratetype))
+            mem.nr_free[zone, order] += 1
+            return
+    list_add(mem, page, free_list(mem, zone, order, migratetype))
+    mem.nr_free[zone, order] += 1
+
+
+@kernel
+def free_one_page(mem, zone, page, order, migratetype):
+    """Kernel: mm/page_alloc.c free_one_page(): __free_one_page plus the free-page counters.
+
+    zone->pages_scanned is reset here in the kernel; it arrives with reclaim."""
+    __free_one_page(mem, page, zone, order, migratetype)
+    if not is_migrate_isolate(mem, migratetype):
+        __mod_zone_freepage_state(mem, zone, 1 << order, migratetype)
+
+
+@kernel
+def __free_pages_ok(mem, page, order):
+    """Kernel: mm/page_alloc.c __free_pages_ok(): free a block straight to the buddy lists,
+    filed under its pageblock's migratetype.
+
+    free_pages_prepare()'s checks and tracepoint arrive with the tracing issue; PGFREE with the
+    vm events."""
+    migratetype = get_pageblock_migratetype(mem, page)
+    set_freepage_migratetype(mem, page, migratetype)
+    free_one_page(mem, page_zone_id(mem, page), page, order, migratetype)
+
+
+@kernel
+def put_page_testzero(mem, page):
+    """Kernel: include/linux/mm.h put_page_testzero(): drop a reference; true at zero."""
+    mem.count[page] -= 1
+    return mem.count[page] == 0
+
+
+@kernel
+def __free_pages(mem, page, order):
+    """Kernel: mm/page_alloc.c __free_pages().
+
+    Interim (until the per-CPU lists arrive): order-0 pages go to __free_pages_ok like every
+    other order, instead of free_hot_cold_page().  At boot this is exactly what 3.13 does, since
+    the boot pageset (high 0, batch 1) hands each page straight back to the buddy lists."""
+    if put_page_testzero(mem, page):
+        __free_pages_ok(mem, page, order)
+
+
+@kernel
+def __free_pages_bootmem(mem, page, order):
+    """Kernel: mm/page_alloc.c __free_pages_bootmem(): hand a boot-reserved block to the
+    buddy allocator and count it in the zone's managed pages."""
+    nr_pages = 1 << order
+    mem.flags[page:page + nr_pages] &= FLAGS_NOT_RESERVED
+    mem.count[page:page + nr_pages] = 0
+    mem.managed_pages[page_zone_id(mem, page)] += nr_pages
+    mem.count[page] = 1
+    __free_pages(mem, page, order)
+
+
+# ---- allocating ------------------------------------------------------------------------------
+
+@kernel
+def expand(mem, zone, page, low, high, migratetype):
+    """Kernel: mm/page_alloc.c expand(): split a 2^high block down to 2^low.
+
+    Each round halves the block and puts the *upper* half at the head of the next lower
+    order's free list; the caller keeps the lowest-addressed 2^low pages."""
+    size = 1 << high
+    while high > low:
+        high -= 1
+        size >>= 1
+        list_add(mem, page + size, free_list(mem, zone, high, migratetype))
+        mem.nr_free[zone, high] += 1
+        set_page_order(mem, page + size, high)
+
+
+@kernel
+def __rmqueue_smallest(mem, zone, order, migratetype):
+    """Kernel: mm/page_alloc.c __rmqueue_smallest(): the first block of the smallest order
+    >= ``order`` on free_list[migratetype], split down.  -1 if there is none."""
+    for current_order in range(order, MAX_ORDER):
+        head = free_list(mem, zone, current_order, migratetype)
+        if list_empty(mem, head):
+            continue
+        page = list_first_entry(mem, head)
+        list_del(mem, page)
+        rmv_page_order(mem, page)
+        mem.nr_free[zone, current_order] -= 1
+        expand(mem, zone, page, order, current_order, migratetype)
+        return page
+    return -1
+
+
+@kernel
+def move_freepages(mem, zone, start_page, end_page, migratetype):
+    """Kernel: mm/page_alloc.c move_freepages(): move every free block in [start, end] to
+    free_list[migratetype] of its order; returns the number of pages moved."""
+    pages_moved = 0
+    page = start_page
+    while page <= end_page:
+        if not pfn_valid_within(mem, page) or not PageBuddy(mem, page):
+            page += 1
+            continue
+        order = page_order(mem, page)
+        list_move(mem, page, free_list(mem, zone, order, migratetype))
+        set_freepage_migratetype(mem, page, migratetype)
+        page += 1 << order
+        pages_moved += 1 << order
+    return pages_moved
+
+
+@kernel
+def move_freepages_block(mem, zone, page, migratetype):
+    """Kernel: mm/page_alloc.c move_freepages_block(): move_freepages over the pageblock of
+    ``page``, clipped at the zone's start; nothing if the block runs past the zone's end."""
+    nr = 1 << mem.cfg[CFG_PAGEBLOCK_ORDER]
+    start_pfn = page & ~(nr - 1)
+    end_pfn = start_pfn + nr - 1
+    start_page = start_pfn
+    if not zone_spans_pfn(mem, zone, start_pfn):
+        start_page = page
+    if not zone_spans_pfn(mem, zone, end_pfn):
+        return 0
+    return move_freepages(mem, zone, start_page, end_pfn, migratetype)
+
+
+@kernel
+def change_pageblock_range(mem, pageblock_page, start_order, migratetype):
+    """Kernel: mm/page_alloc.c change_pageblock_range(): retype every pageblock of a block
+    of order >= pageblock_order."""
+    nr_pageblocks = 1 << (start_order - mem.cfg[CFG_PAGEBLOCK_ORDER])
+    while nr_pageblocks > 0:
+        set_pageblock_migratetype(mem, pageblock_page, migratetype)
+        pageblock_page += 1 << mem.cfg[CFG_PAGEBLOCK_ORDER]
+        nr_pageblocks -= 1
+
+
+@kernel
+def try_to_steal_freepages(mem, zone, page, start_type, fallback_type):
+    """Kernel: mm/page_alloc.c try_to_steal_freepages() (3.13).
+
+    Decides where the rest of a block borrowed from ``fallback_type`` goes.  A block of a whole
+    pageblock or more changes owner outright; a block of at least half a pageblock's order (or
+    any block, for a RECLAIMABLE request or with mobility grouping off) pulls every free page of
+    its pageblock to ``start_type``, and the pageblock changes owner when that is at least half
+    of it.  Returns the migratetype whose lists receive the split remainder."""
+    pageblock_order = mem.cfg[CFG_PAGEBLOCK_ORDER]
+    current_order = page_order(mem, page)
+    if is_migrate_cma(mem, fallback_type):
+        return fallback_type
+    if current_order >= pageblock_order:
+        change_pageblock_range(mem, page, current_order, start_type)
+        return start_type
+    mobility_disabled = mem.cfg[CFG_MOBILITY_DISABLED] != 0
+    if (current_order >= pageblock_order // 2 or start_type == MIGRATE_RECLAIMABLE
+            or mobility_disabled):
+        pages = move_freepages_block(mem, zone, page, start_type)
+        if pages >= (1 << (pageblock_order - 1)) or mobility_disabled:
+            set_pageblock_migratetype(mem, page, start_type)
+            return start_type
+    return fallback_type
+
+
+@kernel
+def __rmqueue_fallback(mem, zone, order, start_migratetype):
+    """Kernel: mm/page_alloc.c __rmqueue_fallback(): borrow the *largest* free block of
+    another migratetype, trying them in fallbacks[] order (MIGRATE_RESERVE ends the row)."""
+    for current_order in range(MAX_ORDER - 1, order - 1, -1):
+        for i in range(4):
+            migratetype = mem.fallbacks[start_migratetype, i]
+            if migratetype == MIGRATE_RESERVE:
+                break
+            head = free_list(mem, zone, current_order, migratetype)
+            if list_empty(mem, head):
+                continue
+            page = list_first_entry(mem, head)
+            mem.nr_free[zone, current_order] -= 1
+            new_type = try_to_steal_freepages(mem, zone, page, start_migratetype, migratetype)
+            list_del(mem, page)
+            rmv_page_order(mem, page)
+            expand(mem, zone, page, order, current_order, new_type)
+            # trace_mm_page_alloc_extfrag(page, order, current_order, start_migratetype,
+            #                             migratetype, new_type): tracing issue
+            return page
+    return -1
+
+
+@kernel
+def __rmqueue(mem, zone, order, migratetype):
+    """Kernel: mm/page_alloc.c __rmqueue(): own list, then fallback, then MIGRATE_RESERVE.
+    Returns the pfn, or -1."""
+    while True:
+        page = __rmqueue_smallest(mem, zone, order, migratetype)
+        if page < 0 and migratetype != MIGRATE_RESERVE:
+            page = __rmqueue_fallback(mem, zone, order, migratetype)
+            if page < 0:
+                migratetype = MIGRATE_RESERVE
+                continue
+        # trace_mm_page_alloc_zone_locked(page, order, migratetype): tracing issue
+        return page
+
+
+@kernel
+def prep_new_page(mem, page, order, gfp_flags):
+    """Kernel: mm/page_alloc.c prep_new_page(): the block's head gets its reference.
+
+    check_new_page()'s sanity checks live in the validators; __GFP_ZERO has nothing to zero;
+    compound pages (__GFP_COMP) arrive with the fast-path issue."""
+    mem.private[page] = 0
+    mem.count[page] = 1
+    return 0
+
+
+from kmemsim.mm.page_flags import FLAGS_ALL, PG_RESERVED_MASK  # noqa: E402
+
+FLAGS_NOT_RESERVED = np.uint32(FLAGS_ALL ^ PG_RESERVED_MASK)
+
+
+# ---- MIGRATE_RESERVE blocks -------------------------------------------------------------------
+
+@kernel
+def pageblock_is_reserved(mem, start_pfn, end_pfn):
+    """Kernel: mm/page_alloc.c pageblock_is_reserved(): any page of the range never freed."""
+    for pfn in range(start_pfn, end_pfn):
+        if not pfn_valid_within(mem, pfn) or PageReserved(mem, pfn):
+            return True
+    return False
+
+
+@kernel
+def setup_zone_migrate_reserve(mem, zone):
+    """Kernel: mm/page_alloc.c setup_zone_migrate_reserve(): keep up to two pageblocks of
+    the zone (as many as its min watermark covers) MIGRATE_RESERVE, choosing the lowest
+    MOVABLE blocks that hold no reserved page, and give any surplus back to MOVABLE."""
+    nr = 1 << mem.cfg[CFG_PAGEBLOCK_ORDER]
+    start_pfn = mem.zone_start_pfn[zone]
+    end_pfn = zone_end_pfn(mem, zone)
+    start_pfn = (start_pfn + nr - 1) // nr * nr
+    reserve = ((mem.watermark[zone, WMARK_MIN] + nr - 1) // nr * nr) >> mem.cfg[CFG_PAGEBLOCK_ORDER]
+    reserve = min(2, reserve)
+    for pfn in range(start_pfn, end_pfn, nr):
+        if not pfn_valid(mem, pfn):
+            continue
+        if page_to_nid(mem, pfn) != zone // mem.cfg[CFG_MAX_NR_ZONES]:
+            continue
+        block_migratetype = get_pageblock_migratetype(mem, pfn)
+        if reserve > 0:
+            block_end_pfn = min(pfn + nr, end_pfn)
+            if pageblock_is_reserved(mem, pfn, block_end_pfn):
+                continue
+            if block_migratetype == MIGRATE_RESERVE:
+                reserve -= 1
+                continue
+            if block_migratetype == MIGRATE_MOVABLE:
+                set_pageblock_migratetype(mem, pfn, MIGRATE_RESERVE)
+                move_freepages_block(mem, zone, pfn, MIGRATE_RESERVE)
+                reserve -= 1
+                continue
+        if block_migratetype == MIGRATE_RESERVE:
+            set_pageblock_migratetype(mem, pfn, MIGRATE_MOVABLE)
+            move_freepages_block(mem, zone, pfn, MIGRATE_MOVABLE)

@@ -1,0 +1,404 @@
+"""Boot-time setup of nodes, zones and the memory map, and the hand-over to the buddy allocator.
+
+Kernel: mm/page_alloc.c (free_area_init_nodes, free_area_init_core, calc_memmap_size,
+memmap_init_zone, zone_batchsize, build_all_zonelists, init_per_zone_wmark_min,
+__setup_per_zone_wmarks, nr_free_zone_pages), mm/nobootmem.c (free_all_bootmem,
+__free_pages_memory), mm/huge_memory.c (set_recommended_min_free_kbytes), arch/arm/mm/init.c
+(free_highpages) (v3.13).
+
+These run once per boot (or per sysctl write), never on the allocation path, so they are plain
+Python; where the kernel loops over every page (memmap_init_zone, __free_pages_bootmem) kmemsim
+does the same work with numpy slices.  Each takes the booting :class:`kmemsim.kernel.Kernel`
+first.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kmemsim.mm.memblock import Memblock, for_each_free_mem_range, memblock_add, memblock_reserve
+from kmemsim.mm.mmzone import (
+    CFG_FREE_LIST_BASE, CFG_HIGHMEM_IDX, CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MIGRATE_ISOLATE,
+    CFG_MIGRATE_TYPES, CFG_MOBILITY_DISABLED, CFG_MOVABLE_IDX, CFG_NORMAL_IDX, CFG_NR_NODES,
+    CFG_NR_PFNS, CFG_PAGEBLOCK_ORDER, CFG_SPARSEMEM, MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE,
+    NR_ALLOC_BATCH, NR_CFG, NR_VM_ZONE_STAT_ITEMS, PAGE_SHIFT, PAGE_SIZE, PAGES_PER_SECTION,
+    WMARK_HIGH, WMARK_LOW, WMARK_MIN, ZONE_NAMES, Mem, fallbacks_table, migrate_types,
+)
+from kmemsim.mm.page_flags import PG_RESERVED_MASK, PG_VALID_MASK, ZONEID_PGSHIFT
+
+__all__ = ["alloc_mem", "calc_memmap_size", "zone_batchsize", "free_area_init_nodes",
+           "free_area_init_core", "memmap_init_zone", "build_all_zonelists",
+           "nr_free_zone_pages", "nr_free_buffer_pages", "nr_free_pagecache_pages",
+           "free_all_bootmem", "free_highpages", "mem_init", "init_per_zone_wmark_min",
+           "setup_per_zone_wmarks", "set_recommended_min_free_kbytes", "int_sqrt"]
+
+SWAP_CLUSTER_MAX = 32
+
+
+def alloc_mem(machine) -> Mem:
+    """The state arrays of a machine, all pages reserved-and-invalid, all lists empty."""
+    nr_pfns = -(-machine.max_pfn // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
+    if machine.memory_model == "sparsemem":
+        nr_pfns = -(-nr_pfns // PAGES_PER_SECTION) * PAGES_PER_SECTION
+    nz = len(machine.nodes) * machine.max_nr_zones
+    migrate_count, mt_cma, mt_isolate = migrate_types(machine.cma, machine.memory_isolation)
+    nr_heads = nz * MAX_ORDER * migrate_count
+    cfg = np.zeros(NR_CFG, dtype=np.int64)
+    zt = machine.zone_types
+    cfg[CFG_NR_PFNS] = nr_pfns
+    cfg[CFG_PAGEBLOCK_ORDER] = machine.pageblock_order
+    cfg[CFG_MIGRATE_TYPES] = migrate_count
+    cfg[CFG_MIGRATE_CMA] = mt_cma
+    cfg[CFG_MIGRATE_ISOLATE] = mt_isolate
+    cfg[CFG_MAX_NR_ZONES] = len(zt)
+    cfg[CFG_NR_NODES] = len(machine.nodes)
+    cfg[CFG_FREE_LIST_BASE] = nr_pfns
+    cfg[CFG_SPARSEMEM] = machine.memory_model == "sparsemem"
+    cfg[CFG_HIGHMEM_IDX] = zt.index("HighMem") if "HighMem" in zt else -1
+    cfg[CFG_MOVABLE_IDX] = zt.index("Movable")
+    cfg[CFG_NORMAL_IDX] = zt.index("Normal")
+    links = np.full(nr_pfns + nr_heads, -1, dtype=np.int32)
+    heads = np.arange(nr_pfns, nr_pfns + nr_heads, dtype=np.int32)
+    lru_next, lru_prev = links, links.copy()
+    lru_next[nr_pfns:] = heads
+    lru_prev[nr_pfns:] = heads
+    from kmemsim.mm.gfp import build_gfp_zone_table
+    return Mem(
+        cfg=cfg,
+        flags=np.zeros(nr_pfns, dtype=np.uint32),
+        private=np.zeros(nr_pfns, dtype=np.uint8),
+        index=np.full(nr_pfns, -1, dtype=np.int8),
+        count=np.zeros(nr_pfns, dtype=np.int16),
+        lru_next=lru_next, lru_prev=lru_prev,
+        pageblock_flags=np.zeros(_pageblock_bytes(machine, nr_pfns), dtype=np.uint8),
+        zone_start_pfn=np.zeros(nz, dtype=np.int64),
+        spanned_pages=np.zeros(nz, dtype=np.int64),
+        present_pages=np.zeros(nz, dtype=np.int64),
+        managed_pages=np.zeros(nz, dtype=np.int64),
+        zone_pb_start=np.zeros(nz, dtype=np.int64),
+        zone_pb_base=np.zeros(nz, dtype=np.int64),
+        watermark=np.zeros((nz, 3), dtype=np.int64),
+        nr_free=np.zeros((nz, MAX_ORDER), dtype=np.int64),
+        vm_stat=np.zeros((nz, NR_VM_ZONE_STAT_ITEMS), dtype=np.int64),
+        fallbacks=fallbacks_table(machine.cma, machine.memory_isolation),
+        gfp_zone_table=build_gfp_zone_table({name: i for i, name in enumerate(zt)}),
+    )
+
+
+def _pageblock_bytes(machine, nr_pfns: int) -> int:
+    nr = 1 << machine.pageblock_order
+    if machine.memory_model == "sparsemem":
+        return nr_pfns // nr
+    # FLATMEM: one bitmap per zone, from its start rounded down to a pageblock
+    total = 0
+    for node in machine.nodes:
+        for span in node.zones.values():
+            if span.pages:
+                total += -(-(span.end - span.start // nr * nr) // nr)
+    return total
+
+
+def calc_memmap_size(k, spanned_pages: int, present_pages: int) -> int:
+    """Kernel: mm/page_alloc.c calc_memmap_size(): pages of struct page a zone is charged."""
+    pages = spanned_pages
+    if (k.machine.memory_model == "sparsemem"
+            and spanned_pages > present_pages + (present_pages >> 4)):
+        pages = present_pages
+    return -(-(pages * k.machine.struct_page_size) // PAGE_SIZE)
+
+
+def zone_batchsize(managed_pages: int) -> int:
+    """Kernel: mm/page_alloc.c zone_batchsize() (MMU case)."""
+    batch = managed_pages // 1024
+    if batch * PAGE_SIZE > 512 * 1024:
+        batch = (512 * 1024) // PAGE_SIZE
+    batch //= 4
+    if batch < 1:
+        batch = 1
+    return (1 << ((batch + batch // 2).bit_length() - 1)) - 1
+
+
+def is_highmem_idx(k, zone_idx: int) -> bool:
+    """Kernel: include/linux/mmzone.h is_highmem_idx() (no ZONE_MOVABLE carved from highmem)."""
+    return int(k.mem.cfg[CFG_HIGHMEM_IDX]) == zone_idx
+
+
+def _mark_valid(k) -> None:
+    """sparse_init() / the architecture's pfn_valid(): which pfns have a struct page."""
+    mem, machine = k.mem, k.machine
+    if machine.memory_model == "sparsemem":
+        for node in machine.nodes:
+            for r in node.memory:
+                s = r.start // PAGES_PER_SECTION * PAGES_PER_SECTION
+                e = -(-r.end // PAGES_PER_SECTION) * PAGES_PER_SECTION
+                mem.flags[s:e] |= PG_VALID_MASK
+    elif machine.arch == "arm":
+        for node in machine.nodes:                  # pfn_valid() = memblock_is_memory()
+            for r in node.memory:
+                mem.flags[r.start:r.end] |= PG_VALID_MASK
+    else:
+        for node in machine.nodes:                  # FLATMEM: the node's whole mem_map
+            mem.flags[node.start_pfn:node.end_pfn] |= PG_VALID_MASK
+
+
+def free_area_init_nodes(k) -> None:
+    """Kernel: mm/page_alloc.c free_area_init_nodes(): print the zone ranges, then set up
+    every node (free_area_init_node → calculate_node_totalpages, free_area_init_core)."""
+    _mark_valid(k)
+    pb_base = 0
+    for node in k.machine.nodes:
+        totalpages = sum(r.pages for r in node.memory)
+        k.printk(f"On node {node.nid} totalpages: {totalpages}")
+        pb_base = free_area_init_core(k, node, pb_base)
+
+
+def free_area_init_core(k, node, pb_base: int) -> int:
+    """Kernel: mm/page_alloc.c free_area_init_core(): spanned, present and estimated managed
+    pages per zone, the per-zone boot messages, empty free lists, memmap_init_zone()."""
+    mem, machine = k.mem, k.machine
+    nr = 1 << machine.pageblock_order
+    for j, name in enumerate(machine.zone_types):
+        zone = node.nid * machine.max_nr_zones + j
+        span = node.zones.get(name)
+        size = span.pages if span else 0
+        realsize = freesize = sum(max(0, min(r.end, span.end) - max(r.start, span.start))
+                                  for r in node.memory) if size else 0
+        memmap_pages = calc_memmap_size(k, size, realsize)
+        if freesize >= memmap_pages:
+            freesize -= memmap_pages
+            if memmap_pages:
+                k.printk(f"  {name} zone: {memmap_pages} pages used for memmap")
+        else:
+            k.printk(f"  {name} zone: {memmap_pages} pages exceeds freesize {freesize}")
+        if j == 0 and freesize > machine.dma_reserve:
+            freesize -= machine.dma_reserve
+            k.printk(f"  {ZONE_NAMES_OF(machine)[0]} zone: {machine.dma_reserve} pages reserved")
+        mem.spanned_pages[zone] = size
+        mem.present_pages[zone] = realsize
+        mem.managed_pages[zone] = realsize if is_highmem_idx(k, j) else freesize
+        if realsize:
+            k.printk(f"  {name} zone: {realsize} pages, LIFO batch:"
+                     f"{zone_batchsize(int(mem.managed_pages[zone]))}")
+        mem.vm_stat[zone, NR_ALLOC_BATCH] += mem.managed_pages[zone]
+        if not size:
+            continue
+        mem.zone_start_pfn[zone] = span.start
+        if machine.memory_model == "flatmem":
+            mem.zone_pb_start[zone] = span.start // nr * nr
+            mem.zone_pb_base[zone] = pb_base
+            pb_base += -(-(span.end - span.start // nr * nr) // nr)
+        memmap_init_zone(k, size, node.nid, j, span.start)
+    return pb_base
+
+
+def ZONE_NAMES_OF(machine) -> tuple[str, ...]:
+    return machine.zone_types
+
+
+def memmap_init_zone(k, size: int, nid: int, zone_idx: int, start_pfn: int) -> None:
+    """Kernel: mm/page_alloc.c memmap_init_zone() (MEMMAP_EARLY): every valid pfn of the
+    span gets its zone links, a reference and PG_reserved; each pageblock whose first pfn lies
+    in the zone (and is valid) is marked MIGRATE_MOVABLE.  Vectorised over the span."""
+    mem, machine = k.mem, k.machine
+    end_pfn = start_pfn + size
+    zone = nid * machine.max_nr_zones + zone_idx
+    flags = mem.flags[start_pfn:end_pfn]
+    valid = (flags & PG_VALID_MASK) != 0
+    if machine.numa:        # early_pfn_in_nid(): skip memory of another node
+        other = np.zeros(size, dtype=bool)
+        for node in machine.nodes:
+            if node.nid != nid:
+                for r in node.memory:
+                    s, e = max(r.start, start_pfn), min(r.end, end_pfn)
+                    if s < e:
+                        other[s - start_pfn:e - start_pfn] = True
+        valid &= ~other
+    zbits = np.uint32(zone << ZONEID_PGSHIFT)
+    flags[valid] = (flags[valid] & np.uint32(PG_VALID_MASK)) | zbits | np.uint32(PG_RESERVED_MASK)
+    mem.count[start_pfn:end_pfn][valid] = 1
+    nr = 1 << machine.pageblock_order
+    first = -(-start_pfn // nr) * nr
+    from kmemsim.mm.page_alloc import set_pageblock_migratetype
+    for pfn in range(first, end_pfn, nr):
+        if valid[pfn - start_pfn]:
+            set_pageblock_migratetype(mem, pfn, MIGRATE_MOVABLE)
+
+
+def nr_free_zone_pages(k, offset: int) -> int:
+    """Kernel: mm/page_alloc.c nr_free_zone_pages(): managed pages above the high watermark of
+    the zones of the local node's zonelist up to zone type ``offset`` (every node's zones are
+    in that zonelist)."""
+    mem = k.mem
+    total = 0
+    for node in k.machine.nodes:
+        for j in range(offset + 1):
+            zone = node.nid * k.machine.max_nr_zones + j
+            size, high = int(mem.managed_pages[zone]), int(mem.watermark[zone, WMARK_HIGH])
+            if mem.present_pages[zone] and size > high:
+                total += size - high
+    return total
+
+
+def nr_free_buffer_pages(k) -> int:
+    """Kernel: mm/page_alloc.c nr_free_buffer_pages(): up to gfp_zone(GFP_USER)."""
+    return nr_free_zone_pages(k, int(k.mem.cfg[CFG_NORMAL_IDX]))
+
+
+def nr_free_pagecache_pages(k) -> int:
+    """Kernel: mm/page_alloc.c nr_free_pagecache_pages(): up to gfp_zone(GFP_HIGHUSER_MOVABLE)."""
+    return nr_free_zone_pages(k, int(k.mem.cfg[CFG_MOVABLE_IDX]))
+
+
+def build_all_zonelists(k) -> None:
+    """Kernel: mm/page_alloc.c build_all_zonelists(): here only what the buddy core needs,
+    the mobility grouping decision and its boot message.  Zonelists themselves arrive with the
+    fast-path issue."""
+    mem, machine = k.mem, k.machine
+    vm_total_pages = nr_free_pagecache_pages(k)
+    nr = 1 << machine.pageblock_order
+    disabled = vm_total_pages < nr * int(mem.cfg[CFG_MIGRATE_TYPES])
+    mem.cfg[CFG_MOBILITY_DISABLED] = int(disabled)
+    order = "Node" if machine.numa else "Zone"
+    k.printk(f"Built {len(machine.nodes)} zonelists in {order} order, mobility grouping "
+             f"{'off' if disabled else 'on'}.  Total pages: {vm_total_pages}")
+    if machine.numa:
+        populated = [j for j, name in enumerate(machine.zone_types)
+                     if name != "Movable" and any(mem.present_pages[n.nid * machine.max_nr_zones + j]
+                                                  for n in machine.nodes)]
+        k.printk(f"Policy zone: {machine.zone_types[max(populated)]}")
+
+
+def free_all_bootmem(k) -> int:
+    """Kernel: mm/nobootmem.c free_all_bootmem(): zero every zone's managed pages, then free
+    each range memblock leaves free, ascending, in the largest aligned blocks
+    (__free_pages_memory); on 32-bit only lowmem (below max_low_pfn) goes this way."""
+    mem, machine = k.mem, k.machine
+    mem.managed_pages[:] = 0
+    mb = _memblock_of(machine)
+    max_low_pfn = _max_low_pfn(k)
+    count = 0
+    for start, end, _ in for_each_free_mem_range(mb):
+        end = min(end, max_low_pfn)
+        if start >= end:
+            continue
+        __free_pages_memory(k, start, end)
+        count += end - start
+    k.totalram_pages += count
+    return count
+
+
+def __free_pages_memory(k, start: int, end: int) -> None:
+    """Kernel: mm/nobootmem.c __free_pages_memory(): largest naturally aligned blocks."""
+    fn = k.fn
+    free_bootmem = getattr(fn, "__free_pages_bootmem")
+    while start < end:
+        order = min(MAX_ORDER - 1, (start & -start).bit_length() - 1 if start else MAX_ORDER - 1)
+        while start + (1 << order) > end:
+            order -= 1
+        free_bootmem(k.mem, start, order)
+        start += 1 << order
+
+
+def free_highpages(k) -> None:
+    """Kernel: arch/arm/mm/init.c free_highpages(): every free highmem page is handed to the
+    buddy allocator on its own (free_highmem_page), in ascending pfn order."""
+    mem, machine = k.mem, k.machine
+    max_low_pfn = _max_low_pfn(k)
+    free_bootmem = getattr(k.fn, "__free_pages_bootmem")
+    for start, end, _ in for_each_free_mem_range(_memblock_of(machine)):
+        for pfn in range(max(start, max_low_pfn), end):
+            free_bootmem(mem, pfn, 0)
+            k.totalram_pages += 1
+
+
+def _max_low_pfn(k) -> int:
+    hi = int(k.mem.cfg[CFG_HIGHMEM_IDX])
+    if hi < 0:
+        return k.machine.max_pfn
+    return min(n.zones["HighMem"].start for n in k.machine.nodes if n.zones["HighMem"].pages)
+
+
+def _memblock_of(machine) -> Memblock:
+    mb = Memblock()
+    for node in machine.nodes:
+        for r in node.memory:
+            memblock_add(mb, r.start, r.end, node.nid)
+        for r in node.reserved:
+            memblock_reserve(mb, r.start, r.end, r.name)
+    return mb
+
+
+def mem_init(k) -> None:
+    """Kernel: arch/x86/mm/init_64.c, arch/arm/mm/init.c mem_init(): release memory to the
+    buddy allocator and print the "Memory:" line (kmemsim prints the totals, without the
+    kernel's per-section breakdown)."""
+    free_all_bootmem(k)
+    if k.machine.highmem_freeing == "page_by_page" or int(k.mem.cfg[CFG_HIGHMEM_IDX]) >= 0:
+        free_highpages(k)
+    total = k.machine.total_pages
+    reserved = total - k.totalram_pages
+    k.printk(f"Memory: {k.totalram_pages * 4}K/{total * 4}K available ({reserved * 4}K reserved)")
+
+
+def int_sqrt(x: int) -> int:
+    """Kernel: lib/int_sqrt.c int_sqrt(): floor of the square root."""
+    return math.isqrt(x)
+
+
+def setup_per_zone_wmarks(k) -> None:
+    """Kernel: mm/page_alloc.c __setup_per_zone_wmarks(): min/low/high of every zone from
+    min_free_kbytes, NR_ALLOC_BATCH := high - low, then setup_zone_migrate_reserve()."""
+    mem, machine = k.mem, k.machine
+    pages_min = k.min_free_kbytes >> (PAGE_SHIFT - 10)
+    nzones = len(machine.nodes) * machine.max_nr_zones
+    lowmem_pages = sum(int(mem.managed_pages[z]) for z in range(nzones)
+                       if not is_highmem_idx(k, z % machine.max_nr_zones))
+    migrate_reserve = getattr(k.fn, "setup_zone_migrate_reserve")
+    for zone in range(nzones):
+        managed = int(mem.managed_pages[zone])
+        tmp = pages_min * managed // lowmem_pages if lowmem_pages else 0
+        if is_highmem_idx(k, zone % machine.max_nr_zones):
+            mem.watermark[zone, WMARK_MIN] = min(max(managed // 1024, SWAP_CLUSTER_MAX), 128)
+        else:
+            mem.watermark[zone, WMARK_MIN] = tmp
+        mem.watermark[zone, WMARK_LOW] = mem.watermark[zone, WMARK_MIN] + (tmp >> 2)
+        mem.watermark[zone, WMARK_HIGH] = mem.watermark[zone, WMARK_MIN] + (tmp >> 1)
+        mem.vm_stat[zone, NR_ALLOC_BATCH] = (mem.watermark[zone, WMARK_HIGH]
+                                             - mem.watermark[zone, WMARK_LOW])
+        if mem.spanned_pages[zone]:
+            migrate_reserve(mem, zone)
+
+
+def init_per_zone_wmark_min(k) -> None:
+    """Kernel: mm/page_alloc.c init_per_zone_wmark_min() (module_init): min_free_kbytes =
+    int_sqrt(16 x lowmem kB), kept within 128..65536, then the watermarks.  (The lowmem
+    reserve, vmstat thresholds and inactive ratios it also sets arrive with the fast-path
+    issue.)"""
+    lowmem_kbytes = nr_free_buffer_pages(k) * (PAGE_SIZE >> 10)
+    new_min_free_kbytes = int_sqrt(lowmem_kbytes * 16)
+    if new_min_free_kbytes > k.user_min_free_kbytes:
+        k.min_free_kbytes = min(max(new_min_free_kbytes, 128), 65536)
+    else:
+        k.printk(f"min_free_kbytes is not updated to {new_min_free_kbytes} because user defined "
+                 f"value {k.user_min_free_kbytes} is preferred")
+    setup_per_zone_wmarks(k)
+
+
+def set_recommended_min_free_kbytes(k) -> None:
+    """Kernel: mm/huge_memory.c set_recommended_min_free_kbytes() (late_initcall), when
+    khugepaged runs: THP configured and not switched off by hugepage_init() for a machine
+    under 512 MiB."""
+    if not k.machine.thp or k.totalram_pages < (512 << (20 - PAGE_SHIFT)):
+        return
+    mem, machine = k.mem, k.machine
+    nr = 1 << machine.pageblock_order
+    nr_zones = sum(1 for z in range(len(machine.nodes) * machine.max_nr_zones)
+                   if mem.present_pages[z])
+    recommended_min = nr * nr_zones * 2 + nr * nr_zones * 3 * 3
+    recommended_min = min(recommended_min, nr_free_buffer_pages(k) // 20)
+    recommended_min <<= PAGE_SHIFT - 10
+    if recommended_min > k.min_free_kbytes:
+        k.min_free_kbytes = recommended_min
+    setup_per_zone_wmarks(k)

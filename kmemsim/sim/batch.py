@@ -1,0 +1,42 @@
+"""Compiled loops over many events: one call from Python, the whole loop in compiled code.
+
+Not kernel functions: drivers that feed the kernel functions, so that replaying millions of
+events never crosses between Python and compiled code per event (see docs/performance.md).
+"""
+
+import numpy as np
+
+from kmemsim.jit import kernel
+from kmemsim.mm.interim import rmqueue_interim
+from kmemsim.mm.page_alloc import __free_pages
+
+__all__ = ["replay_buddy_events"]
+
+CHECKSUM_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@kernel
+def replay_buddy_events(mem, zone, migratetype, gfp_flags, events, pfn_of_id):
+    """Replay ``events`` (int32[n, 2]; (0, order) allocates, (1, j) frees what row j
+    allocated) on one zone; fills ``pfn_of_id`` (-1 for a failed allocation) and returns
+    (checksum, failures) with checksum = sum of pfn * 31 + order over the successful
+    allocations, wrapping at 2^64 (benchmarks/README.md)."""
+    checksum = np.uint64(0)
+    failures = 0
+    for i in range(events.shape[0]):
+        kind = events[i, 0]
+        if kind == 0:
+            order = events[i, 1]
+            page = rmqueue_interim(mem, zone, order, migratetype, gfp_flags)
+            pfn_of_id[i] = page
+            if page < 0:
+                failures += 1
+            else:
+                checksum += np.uint64(page) * np.uint64(31) + np.uint64(order)
+        else:
+            j = events[i, 1]
+            page = pfn_of_id[j]
+            if page >= 0:
+                __free_pages(mem, page, events[j, 1])
+                pfn_of_id[j] = -1
+    return checksum, failures
