@@ -9,7 +9,8 @@ compiled code.  Both modes work on the very same numpy arrays (:class:`kmemsim.m
 so a machine can even be switched from one mode to the other between two operations.
 
 The mode is chosen per booted machine (``kmemsim.boot(..., mode=...)``, ``--mode`` on the
-command line); the default is ``KMEMSIM_MODE`` from the environment, else ``compiled``.
+command line); the default is ``KMEMSIM_MODE`` from the environment, else ``python`` (instant start;
+choose ``compiled`` for long runs: the first compile takes ~15 s, later runs load it from cache).
 Compiled code is cached on disk (``numba cache=True``) in a directory named after a hash of
 kmemsim's own sources, so a changed source never meets a stale cache.
 """
@@ -49,7 +50,7 @@ def kernel(fn: types.FunctionType) -> types.FunctionType:
 
 
 def default_mode() -> str:
-    mode = os.environ.get("KMEMSIM_MODE", "compiled")
+    mode = os.environ.get("KMEMSIM_MODE", "python")
     return check_mode(mode)
 
 

@@ -113,6 +113,8 @@ class Machine:
     thp: bool = False                        # CONFIG_TRANSPARENT_HUGEPAGE, "always"
     dma_reserve: int = 0                     # pages, set_dma_reserve() (x86: below 16 MiB)
     highmem_freeing: str = "bootmem"         # bootmem | page_by_page (ARM free_highpages)
+    bootmem: str = "nobootmem"               # nobootmem (memblock) | bootmem (mm/bootmem.c bitmap)
+    bootmem_bitmap: Range | None = None      # pages of the bootmem bitmap, freed after its walk
     sources: dict[str, str] = field(default_factory=dict)   # where the numbers come from
 
     @property
@@ -148,6 +150,8 @@ class Machine:
             raise KmemsimError(f"{where}: memory_model must be sparsemem or flatmem")
         if not 1 <= self.cpus <= 64:
             raise KmemsimError(f"{where}: cpus {self.cpus} is outside 1..64")
+        if self.bootmem not in ("nobootmem", "bootmem"):
+            raise KmemsimError(f"{where}: bootmem must be nobootmem or bootmem")
         if self.highmem_freeing not in ("bootmem", "page_by_page"):
             raise KmemsimError(f"{where}: highmem_freeing must be bootmem or page_by_page")
         if not self.nodes:
@@ -207,6 +211,7 @@ class Machine:
 
 _TOP_KEYS = {"name", "description", "arch", "cpus", "hz", "pageblock_order", "memory_model",
              "numa", "cma", "memory_isolation", "thp", "dma_reserve", "highmem_freeing",
+             "bootmem", "bootmem_bitmap",
              "node", "sources"}
 
 
@@ -261,6 +266,9 @@ def machine_from_dict(data: dict, origin: str) -> Machine:
         memory_isolation=bool(data.get("memory_isolation", False)),
         thp=bool(data.get("thp", False)), dma_reserve=int(data.get("dma_reserve", 0)),
         highmem_freeing=str(data.get("highmem_freeing", "bootmem")),
+        bootmem=str(data.get("bootmem", "nobootmem")),
+        bootmem_bitmap=(_pfn_range(data["bootmem_bitmap"], f"{origin}: bootmem_bitmap")
+                        if "bootmem_bitmap" in data else None),
         sources=dict(data.get("sources", {})),
     )
     return m.validate()
@@ -293,7 +301,10 @@ def dump_toml(m: Machine) -> str:
              f"numa = {str(m.numa).lower()}", f"cma = {str(m.cma).lower()}",
              f"memory_isolation = {str(m.memory_isolation).lower()}",
              f"thp = {str(m.thp).lower()}", f"dma_reserve = {m.dma_reserve}",
-             f'highmem_freeing = "{m.highmem_freeing}"']
+             f'highmem_freeing = "{m.highmem_freeing}"', f'bootmem = "{m.bootmem}"']
+    if m.bootmem_bitmap is not None:
+        lines.append(f"bootmem_bitmap = {{ start = {_addr(m.bootmem_bitmap.start)}, "
+                     f"end = {_addr(m.bootmem_bitmap.end)} }}")
     if m.sources:
         lines.append("")
         lines.append("[sources]")

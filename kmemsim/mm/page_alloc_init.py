@@ -317,7 +317,9 @@ def _max_low_pfn(k) -> int:
     hi = int(k.mem.cfg[CFG_HIGHMEM_IDX])
     if hi < 0:
         return k.machine.max_pfn
-    return min(n.zones["HighMem"].start for n in k.machine.nodes if n.zones["HighMem"].pages)
+    starts = [n.zones["HighMem"].start for n in k.machine.nodes
+              if "HighMem" in n.zones and n.zones["HighMem"].pages]
+    return min(starts) if starts else k.machine.max_pfn
 
 
 def _memblock_of(machine) -> Memblock:
@@ -334,8 +336,12 @@ def mem_init(k) -> None:
     """Kernel: arch/x86/mm/init_64.c, arch/arm/mm/init.c mem_init(): release memory to the
     buddy allocator and print the "Memory:" line (kmemsim prints the totals, without the
     kernel's per-section breakdown)."""
-    free_all_bootmem(k)
-    if k.machine.highmem_freeing == "page_by_page" or int(k.mem.cfg[CFG_HIGHMEM_IDX]) >= 0:
+    if k.machine.bootmem == "bootmem":
+        from kmemsim.mm.bootmem import free_all_bootmem as free_all_bootmem_bitmap
+        free_all_bootmem_bitmap(k)
+    else:
+        free_all_bootmem(k)
+    if int(k.mem.cfg[CFG_HIGHMEM_IDX]) >= 0:
         free_highpages(k)
     total = k.machine.total_pages
     reserved = total - k.totalram_pages

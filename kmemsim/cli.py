@@ -1,0 +1,153 @@
+"""The ``kmemsim`` command: parse the command line, call the library, print what it returns.
+
+Every user mistake ends in one line on stderr (``kmemsim: error: ...``) and exit status 1 (2 for
+a malformed command line); never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from kmemsim import jit
+from kmemsim.errors import KmemsimError
+
+__all__ = ["main", "cli"]
+
+DEFAULT_SHOW = "buddyinfo,pagetypeinfo"
+# click 8.2 names it NoArgsIsHelpError; older releases raised a UsageError subclass
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _machine_options(f):
+    f = click.option("--machine", "-m", default="x86_64", show_default=True,
+                     help="A preset (see 'kmemsim machines') or a TOML machine file.")(f)
+    f = click.option("--mem", default=None, help="Memory size for presets that take one "
+                     "(1G, 4G, 64G ...).")(f)
+    f = click.option("--cpus", type=int, default=None, help="Number of CPUs.")(f)
+    f = click.option("--nodes", type=int, default=None, help="NUMA nodes (numa preset).")(f)
+    f = click.option("--mode", type=click.Choice(jit.MODES), default=None,
+                     help="Run kernel functions as plain Python or compiled by numba "
+                     "(default: $KMEMSIM_MODE, else python).")(f)
+    return f
+
+
+def _boot(machine, mem, cpus, nodes, mode):
+    from kmemsim.kernel import boot
+    return boot(machine, mem=mem, cpus=cpus, nodes=nodes, mode=mode or jit.default_mode())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=__import__("kmemsim").__version__, prog_name="kmemsim")
+def cli():
+    """kmemsim: the Linux 3.13 physical memory allocator, made executable.
+
+    Start with:  kmemsim boot --machine x86_64 --mem 1G
+    """
+
+
+@cli.command()
+@_machine_options
+@click.option("--show", default=DEFAULT_SHOW, show_default=True,
+              help="Comma-separated /proc files to print after boot (or 'none').")
+@click.option("--dmesg/--no-dmesg", default=True, show_default=True,
+              help="Print the boot messages of the allocator.")
+def boot(machine, mem, cpus, nodes, mode, show, dmesg):
+    """Boot a machine the way Linux 3.13 does and print what the allocator looks like."""
+    from kmemsim.proc import REPORTS
+    names = [] if show == "none" else [s.strip() for s in show.split(",") if s.strip()]
+    for name in names:
+        if name not in REPORTS:
+            raise KmemsimError(f"--show {name}: unknown file: use one of {', '.join(REPORTS)}")
+    k = _boot(machine, mem, cpus, nodes, mode)
+    out = []
+    if dmesg:
+        out.append(f"# {k.machine.name}: {k.machine.description}\n")
+        out.extend(line + "\n" for line in k.dmesg)
+    for name in names:
+        if out:
+            out.append("\n")
+        out.append(f"# /proc/{name}\n")
+        out.append(k.show(name))
+    click.echo("".join(out), nl=False)
+
+
+@cli.command()
+@click.argument("script", type=click.Path(dir_okay=False, allow_dash=True))
+@_machine_options
+@click.option("--check", is_flag=True, help="Run the validators after every operation.")
+def run(script, machine, mem, cpus, nodes, mode, check):
+    """Run a script of allocator operations (see docs/scripts.md)."""
+    from kmemsim.script import parse_script, run_ops
+    where = "<stdin>" if script == "-" else script
+    try:
+        text = sys.stdin.read() if script == "-" else open(script).read()
+    except OSError as e:
+        raise KmemsimError(f"{script}: cannot read the script: {e.strerror}") from None
+    ops = parse_script(text, where)
+    k = _boot(machine, mem, cpus, nodes, mode)
+    for chunk in run_ops(k, ops, check=check, where=where):
+        click.echo(chunk, nl=False)
+
+
+@cli.command()
+@click.option("--dump", "dump", default=None, metavar="NAME",
+              help="Print a preset as a TOML machine file, ready to edit.")
+@click.option("--mem", default=None, help="With --dump: the memory size of the preset.")
+@click.option("--cpus", type=int, default=None, help="With --dump: the number of CPUs.")
+@click.option("--nodes", type=int, default=None, help="With --dump: NUMA nodes.")
+def machines(dump, mem, cpus, nodes):
+    """List the built-in machines (or --dump one as TOML)."""
+    from kmemsim.machine import dump_toml
+    from kmemsim.presets import PRESETS, get_machine
+    if dump:
+        click.echo(dump_toml(get_machine(dump, mem=mem, cpus=cpus, nodes=nodes)), nl=False)
+        return
+    width = max(len(n) for n in PRESETS)
+    for name, p in PRESETS.items():
+        click.echo(f"{name:<{width}}  {p.summary}")
+
+
+@cli.command()
+@click.argument("expression", required=False)
+@click.option("--list", "list_", is_flag=True, help="List every GFP name kmemsim knows.")
+def gfp(expression, list_):
+    """Decode a GFP mask: 'kmemsim gfp 0x201200' or 'kmemsim gfp GFP_KERNEL|__GFP_COMP'."""
+    from kmemsim.mm.gfp import GFP_NAMES, format_gfp, parse_gfp, show_gfp_flags
+    if list_:
+        for name, value in sorted(GFP_NAMES.items(), key=lambda kv: (kv[1], kv[0])):
+            click.echo(f"{value:#9x}  {name}")
+        return
+    if expression is None:
+        raise KmemsimError("gfp: give a mask (GFP_KERNEL, 0xd0, ...) or --list")
+    value = parse_gfp(expression)
+    click.echo(f"{format_gfp(value)}  trace spelling: {show_gfp_flags(value)}")
+
+
+def main(argv=None) -> int:
+    try:
+        cli.main(args=argv, prog_name="kmemsim", standalone_mode=False)
+    except KmemsimError as e:
+        click.echo(f"kmemsim: error: {e}", err=True)
+        return 1
+    except _NO_ARGS_IS_HELP as e:
+        click.echo(e.ctx.get_help() if e.ctx else str(e))
+        return 0
+    except click.UsageError as e:
+        hint = f" (see 'kmemsim {e.ctx.info_name} --help')" if e.ctx and e.ctx.parent else \
+            " (see 'kmemsim --help')"
+        click.echo(f"kmemsim: error: {e.format_message()}{hint}", err=True)
+        return 2
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.Abort:
+        click.echo("kmemsim: aborted", err=True)
+        return 1
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

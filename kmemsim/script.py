@@ -1,0 +1,118 @@
+"""kmemsim scripts: a text file, one operation per line.
+
+Operations (``#`` starts a comment, blank lines are ignored)::
+
+    alloc ID ORDER GFP     allocate 2^ORDER pages; prints "ID pfn=P order=O zone=Z migratetype=M"
+                           or "ID failed".  GFP: GFP_KERNEL, GFP_KERNEL|__GFP_COMP, 0x201200 ...
+    free ID                free what alloc ID got (prints nothing)
+    show FILE              print a /proc file: buddyinfo, pagetypeinfo
+    check                  run the validators (prints nothing when all hold)
+
+The whole script is parsed before anything runs, so a malformed line changes nothing; an
+operation that fails at run time (a double free) stops the script with its line number and
+leaves the state as it was before that operation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from kmemsim.errors import KmemsimError
+from kmemsim.mm.gfp import parse_gfp
+from kmemsim.mm.mmzone import MAX_ORDER
+
+__all__ = ["Op", "parse_script", "run_script", "OPERATIONS"]
+
+OPERATIONS = {
+    "alloc": "alloc ID ORDER GFP",
+    "free": "free ID",
+    "show": "show FILE",
+    "check": "check",
+}
+
+
+@dataclass(frozen=True)
+class Op:
+    line: int
+    name: str
+    args: tuple
+
+
+def _parse_line(lineno: int, text: str, where: str) -> Op | None:
+    body = text.split("#", 1)[0].strip()
+    if not body:
+        return None
+    words = body.split()
+    name, args = words[0], words[1:]
+    here = f"{where}:{lineno}"
+    if name not in OPERATIONS:
+        raise KmemsimError(f"{here}: unknown operation {name!r}: use one of "
+                           f"{', '.join(OPERATIONS)}")
+    usage = OPERATIONS[name]
+    expected = len(usage.split()) - 1
+    if len(args) != expected:
+        raise KmemsimError(f"{here}: {name} takes {expected} argument"
+                           f"{'s' if expected != 1 else ''}: {usage}")
+    if name == "alloc":
+        ident, order_text, gfp_text = args
+        try:
+            order = int(order_text, 0)
+        except ValueError:
+            raise KmemsimError(f"{here}: order {order_text!r} is not a number: "
+                               f"use 0..{MAX_ORDER - 1}") from None
+        if not 0 <= order < MAX_ORDER:
+            raise KmemsimError(f"{here}: order {order} is impossible: use 0..{MAX_ORDER - 1}")
+        try:
+            gfp = parse_gfp(gfp_text)
+        except KmemsimError as e:
+            raise KmemsimError(f"{here}: {e}") from None
+        return Op(lineno, name, (ident, order, gfp))
+    if name == "show":
+        from kmemsim.proc import REPORTS
+        if args[0] not in REPORTS:
+            raise KmemsimError(f"{here}: unknown file {args[0]!r}: use one of "
+                               f"{', '.join(REPORTS)}")
+    return Op(lineno, name, tuple(args))
+
+
+def parse_script(text: str, where: str = "script") -> list[Op]:
+    """All operations of a script, or a KmemsimError naming the first bad line."""
+    ops = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        op = _parse_line(lineno, line, where)
+        if op is not None:
+            ops.append(op)
+    return ops
+
+
+def run_ops(k, ops: list[Op], check: bool = False, where: str = "script") -> Iterator[str]:
+    """Run parsed operations on a booted kernel, yielding what each prints."""
+    for op in ops:
+        try:
+            if op.name == "alloc":
+                ident, order, gfp = op.args
+                a = k.alloc(order, gfp, id=ident)
+                yield str(a) + "\n" if a is not None else f"{ident} failed\n"
+            elif op.name == "free":
+                k.free(op.args[0])
+            elif op.name == "show":
+                yield k.show(op.args[0])
+            elif op.name == "check":
+                k.check()
+            if check:
+                k.check()
+        except KmemsimError as e:
+            raise KmemsimError(f"{where}:{op.line}: {e}") from None
+
+
+def run_script(k, text: str, check: bool = False, where: str = "script",
+               write: Callable[[str], object] | None = None) -> str:
+    """Parse then run a script; returns (and optionally writes as it goes) its output."""
+    ops = parse_script(text, where)
+    out = []
+    for chunk in run_ops(k, ops, check=check, where=where):
+        out.append(chunk)
+        if write is not None:
+            write(chunk)
+    return "".join(out)

@@ -1,0 +1,49 @@
+"""Shared fixtures: both execution modes, small machines built for one scenario."""
+
+from pathlib import Path
+
+import pytest
+
+import kmemsim
+from kmemsim.machine import Machine, Node, Range
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REAL = SHARED / "reference" / "real-3.13"
+
+
+@pytest.fixture(params=["python", "compiled"])
+def mode(request):
+    """Run a test once with the plain-Python kernel functions and once compiled."""
+    return request.param
+
+
+def scenario_machine(free: list[tuple[int, int]], *, zone=(0x20000, 0x22000),
+                     pageblock_order=10, arch="arm") -> Machine:
+    """One node, one zone [start, end) whose only free memory is the ``free`` pfn ranges
+    (everything else is reserved), for setting up an exact buddy-allocator situation."""
+    start, end = zone
+    reserved, pos = [], start
+    for s, e in sorted(free):
+        if s > pos:
+            reserved.append(Range(pos, s, "scenario"))
+        pos = e
+    if pos < end:
+        reserved.append(Range(pos, end, "scenario"))
+    zones = {"Normal": Range(start, end), "Movable": Range(0, 0)}
+    if arch == "arm":
+        zones = {"Normal": Range(start, end), "HighMem": Range(0, 0), "Movable": Range(0, 0)}
+    return Machine(name="scenario", description="test scenario", arch=arch,
+                   nodes=[Node(0, zones, [Range(start, end)], reserved)],
+                   pageblock_order=pageblock_order, memory_model="flatmem").validate()
+
+
+def boot_scenario(free, mode, **kw):
+    """Boot a scenario machine up to mem_init (no watermarks, so no reserve blocks)."""
+    return kmemsim.boot(scenario_machine(free, **kw), mode=mode, stop_after="mem_init")
+
+
+def real_file(*parts) -> str:
+    path = REAL.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is not there (../shared/reference beside the repository)")
+    return path.read_text()
