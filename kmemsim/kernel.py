@@ -167,6 +167,14 @@ def _stage_mem_init(k: Kernel) -> None:
     mem_init(k)
 
 
+def _freeing_stage(stage: str) -> Callable[[Kernel], None]:
+    def run(k: Kernel) -> None:
+        from kmemsim.mm.page_alloc_init import free_reserved_area
+        free_reserved_area(k, stage)
+    run.__doc__ = f"Give back the reservations the machine frees in {stage}()."
+    return run
+
+
 def _stage_init_per_zone_wmark_min(k: Kernel) -> None:
     from kmemsim.mm.page_alloc_init import init_per_zone_wmark_min
     init_per_zone_wmark_min(k)
@@ -183,8 +191,12 @@ BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [
     ("free_area_init_nodes", _stage_free_area_init),       # setup_arch → paging_init
     ("build_all_zonelists", _stage_build_all_zonelists),
     ("mem_init", _stage_mem_init),                          # mm_init: free_all_bootmem
+    ("check_bugs", _freeing_stage("check_bugs")),           # x86: SMP alternatives freed
+    ("populate_rootfs", _freeing_stage("populate_rootfs")), # rootfs_initcall: initrd freed
     ("init_per_zone_wmark_min", _stage_init_per_zone_wmark_min),   # module_init
     ("set_recommended_min_free_kbytes", _stage_set_recommended_min_free_kbytes),  # late_initcall
+    ("free_initmem", _freeing_stage("free_initmem")),       # kernel_init: init sections freed
+    ("mark_rodata_ro", _freeing_stage("mark_rodata_ro")),   # and the alignment gaps
 ]
 
 

@@ -66,11 +66,17 @@ def format_size(nbytes: int) -> str:
 
 @dataclass(frozen=True)
 class Range:
-    """A pfn range [start, end), with a label for reservations."""
+    """A pfn range [start, end), with a label for reservations.
+
+    ``freed_by`` names the boot stage that gives a reservation back to the buddy allocator
+    page by page (free_reserved_area: the initrd, the kernel's init sections); ``va`` is the
+    virtual address of pfn 0 in the mapping the kernel prints for it (0: print none)."""
 
     start: int
     end: int
     name: str = ""
+    freed_by: str = ""
+    va: int = 0
 
     @property
     def pages(self) -> int:
@@ -227,7 +233,8 @@ def _pfn_range(item: dict, what: str) -> Range:
                                f"{PAGE_SIZE:#x})")
     if end < start:
         raise KmemsimError(f"{what}: end {end:#x} is below start {start:#x}")
-    return Range(start >> PAGE_SHIFT, end >> PAGE_SHIFT, str(item.get("name", "")))
+    return Range(start >> PAGE_SHIFT, end >> PAGE_SHIFT, str(item.get("name", "")),
+                 str(item.get("freed_by", "")), parse_size(item.get("va", 0), f"{what} va"))
 
 
 def machine_from_dict(data: dict, origin: str) -> Machine:
@@ -316,7 +323,9 @@ def dump_toml(m: Machine) -> str:
         lines += ["]", "memory = ["]
         lines += [f"  {{ start = {_addr(r.start)}, end = {_addr(r.end)} }}," for r in node.memory]
         lines += ["]", "reserved = ["]
-        lines += [f"  {{ start = {_addr(r.start)}, end = {_addr(r.end)}, name = {_quote(r.name)} }},"
+        lines += [f"  {{ start = {_addr(r.start)}, end = {_addr(r.end)}, name = {_quote(r.name)}"
+                  + (f", freed_by = {_quote(r.freed_by)}" if r.freed_by else "")
+                  + (f', va = "{r.va:#x}"' if r.va else "") + " },"
                   for r in node.reserved]
         lines.append("]")
     return "\n".join(lines) + "\n"

@@ -38,10 +38,12 @@ def memblock_add(mb: Memblock, start: int, end: int, nid: int = 0) -> None:
     mb.memory.sort(key=lambda item: item[0].start)
 
 
-def memblock_reserve(mb: Memblock, start: int, end: int, name: str) -> None:
-    """Kernel: mm/memblock.c memblock_reserve().  The name is kmemsim's, for reports."""
+def memblock_reserve(mb: Memblock, start: int, end: int, name: str, freed_by: str = "",
+                     va: int = 0) -> None:
+    """Kernel: mm/memblock.c memblock_reserve().  The name (and when boot gives the range
+    back, see :class:`kmemsim.machine.Range`) are kmemsim's, for reports."""
     if end > start:
-        mb.reserved = _merge(mb.reserved + [Range(start, end, name)])
+        mb.reserved = _merge(mb.reserved + [Range(start, end, name, freed_by, va)])
 
 
 def memblock_free(mb: Memblock, start: int, end: int) -> None:
@@ -52,9 +54,9 @@ def memblock_free(mb: Memblock, start: int, end: int) -> None:
             out.append(r)
             continue
         if r.start < start:
-            out.append(Range(r.start, start, r.name))
+            out.append(Range(r.start, start, r.name, r.freed_by, r.va))
         if r.end > end:
-            out.append(Range(end, r.end, r.name))
+            out.append(Range(end, r.end, r.name, r.freed_by, r.va))
     mb.reserved = _merge(out)
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "get_pageblock_migratetype", "set_pageblock_migratetype", "get_freepage_migratetype",
     "set_freepage_migratetype", "__mod_zone_page_state", "__mod_zone_freepage_state",
     "prep_new_page", "put_page_testzero", "pageblock_is_reserved", "setup_zone_migrate_reserve",
+    "__free_reserved_page", "free_reserved_page",
 ]
 
 
@@ -410,3 +411,20 @@ def setup_zone_migrate_reserve(mem, zone):
         if block_migratetype == MIGRATE_RESERVE:
             set_pageblock_migratetype(mem, pfn, MIGRATE_MOVABLE)
             move_freepages_block(mem, zone, pfn, MIGRATE_MOVABLE)
+
+
+@kernel
+def __free_reserved_page(mem, page):
+    """Kernel: include/linux/mm.h __free_reserved_page(): a boot-reserved page joins the
+    buddy allocator (ClearPageReserved, init_page_count, __free_page)."""
+    mem.flags[page] &= FLAGS_NOT_RESERVED
+    mem.count[page] = 1
+    __free_pages(mem, page, 0)
+
+
+@kernel
+def free_reserved_page(mem, page):
+    """Kernel: include/linux/mm.h free_reserved_page(), with adjust_managed_page_count(+1)
+    for the zone (totalram_pages is counted by the caller)."""
+    __free_reserved_page(mem, page)
+    mem.managed_pages[page_zone_id(mem, page)] += 1

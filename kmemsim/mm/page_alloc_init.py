@@ -32,7 +32,8 @@ __all__ = ["alloc_mem", "calc_memmap_size", "zone_batchsize", "free_area_init_no
            "free_area_init_core", "memmap_init_zone", "build_all_zonelists",
            "nr_free_zone_pages", "nr_free_buffer_pages", "nr_free_pagecache_pages",
            "free_all_bootmem", "free_highpages", "mem_init", "init_per_zone_wmark_min",
-           "setup_per_zone_wmarks", "set_recommended_min_free_kbytes", "int_sqrt"]
+           "setup_per_zone_wmarks", "set_recommended_min_free_kbytes", "int_sqrt",
+           "free_reserved_area"]
 
 SWAP_CLUSTER_MAX = 32
 
@@ -346,6 +347,26 @@ def mem_init(k) -> None:
     total = k.machine.total_pages
     reserved = total - k.totalram_pages
     k.printk(f"Memory: {k.totalram_pages * 4}K/{total * 4}K available ({reserved * 4}K reserved)")
+
+
+def free_reserved_area(k, stage: str) -> int:
+    """Kernel: mm/page_alloc.c free_reserved_area(): give back, page by page, every
+    reservation the machine marks as freed by boot stage ``stage`` (the initrd in
+    populate_rootfs, the init sections in free_initmem, ...), with the kernel's message."""
+    free_page = k.fn.free_reserved_page
+    total = 0
+    for node in k.machine.nodes:
+        for r in node.reserved:
+            if r.freed_by != stage:
+                continue
+            for pfn in range(r.start, r.end):
+                free_page(k.mem, pfn)
+            k.totalram_pages += r.pages
+            total += r.pages
+            where = (f" ({r.va + (r.start << PAGE_SHIFT):x} - {r.va + (r.end << PAGE_SHIFT):x})"
+                     if r.va else "")
+            k.printk(f"Freeing {r.name} memory: {r.pages << (PAGE_SHIFT - 10)}K{where}")
+    return total
 
 
 def int_sqrt(x: int) -> int:

@@ -12,10 +12,10 @@ booted under qemu 7.2 ``-machine pc-i440fx-7.2`` with 128 MiB, 1 GiB and 4 GiB):
   memory starts at pfn 1 and its first range ends at pfn 0x9f.
 * Zones: DMA below 16 MiB (MAX_DMA_PFN), DMA32 below 4 GiB (MAX_DMA32_PFN), Normal above;
   ZONE_MOVABLE stays empty (no kernelcore=/movablecore=).
-* Early reservations, as they stand after boot (init sections and the initrd given back):
-  the BIOS corruption check's 64 KiB (pfns 1-15), the real-mode trampoline (24 KiB at 0x99000),
-  the kernel image of the measured build (text, rodata, data and bss that stay, plus the brk
-  area), then top-down: the direct-map page tables, NODE_DATA, the vmemmap (2 MiB of struct
+* Early reservations: the BIOS corruption check's 64 KiB (pfns 1-15), the real-mode trampoline
+  (24 KiB at 0x99000), the kernel image of the measured build piece by piece (its SMP
+  alternatives, init sections and alignment gaps are given back late in boot, as is the
+  1012 KiB initrd), then top-down: the direct-map page tables, NODE_DATA, the vmemmap (2 MiB of struct
   pages per present 128 MiB section), SWIOTLB's 64 MiB bounce buffer and its tables when RAM
   reaches above 4 GiB, the first per-cpu chunk (25 pages per CPU), the zone wait tables and
   the PID hash.  The result matches the real kernel's managed pages to a few pages at 128 MiB,
@@ -38,15 +38,20 @@ MAX_DMA_PFN = (16 * MiB) >> PAGE_SHIFT
 MAX_DMA32_PFN = (4 * GiB) >> PAGE_SHIFT
 PMD_PAGES = (2 * MiB) >> PAGE_SHIFT
 
-# The measured kernel image (iomem and "Freeing unused kernel memory" lines of real-3.13/):
-# what stays reserved after free_initmem() and mark_rodata_ro().
-KERNEL_KEPT = (
-    (0x1000000, 0x15A2000, "kernel text"),
-    (0x1600000, 0x17AB000, "kernel rodata"),
-    (0x1800000, 0x18A5000, "kernel data"),
-    (0x1994000, 0x1A8C000, "kernel bss and brk"),
+# The measured kernel image (iomem and the "Freeing ... memory" lines of real-3.13/), piece by
+# piece, with the boot stage that frees a piece and the mapping its message prints.
+START_KERNEL_MAP = 0xFFFFFFFF80000000       # __START_KERNEL_map: the kernel text mapping
+PAGE_OFFSET = 0xFFFF880000000000            # the direct mapping of all RAM
+KERNEL_PIECES = (
+    (0x1000000, 0x15A2000, "kernel text", "", 0),
+    (0x15A2000, 0x1600000, "unused kernel", "mark_rodata_ro", PAGE_OFFSET),
+    (0x1600000, 0x17AB000, "kernel rodata", "", 0),
+    (0x17AB000, 0x1800000, "unused kernel", "mark_rodata_ro", PAGE_OFFSET),
+    (0x1800000, 0x18A5000, "kernel data", "", 0),
+    (0x18A5000, 0x198E000, "unused kernel", "free_initmem", START_KERNEL_MAP),
+    (0x198E000, 0x1994000, "SMP alternatives", "check_bugs", START_KERNEL_MAP),
+    (0x1994000, 0x1A8C000, "kernel bss and brk", "", 0),
 )
-KERNEL_IMAGE = (0x1000000, 0x1A8C000)
 INITRD_BYTES = 1012 * KiB          # the busybox initramfs of the reference boots; freed later
 SWIOTLB_BYTES = 64 * MiB            # io_tlb default size
 SWIOTLB_TABLE_PAGES = 32 + 64 + 8   # io_tlb_list, io_tlb_orig_addr, overflow buffer
@@ -105,8 +110,11 @@ def x86_64_machine(ram: int, cpus: int = 1, nodes: int = 1, name: str = "x86_64"
     low_end = layout[1][1]
 
     memblock_reserve(mb, 1, 0x10, "BIOS corruption check")
-    memblock_reserve(mb, KERNEL_IMAGE[0] >> PAGE_SHIFT, KERNEL_IMAGE[1] >> PAGE_SHIFT, "kernel")
+    for start, end, label, freed_by, va in KERNEL_PIECES:
+        memblock_reserve(mb, start >> PAGE_SHIFT, end >> PAGE_SHIFT, label, freed_by, va)
     initrd = memblock_alloc_range(mb, INITRD_BYTES >> PAGE_SHIFT, 1, 0, low_end, "initrd")
+    memblock_free(mb, initrd.start, initrd.end)
+    memblock_reserve(mb, initrd.start, initrd.end, "initrd", "populate_rootfs", PAGE_OFFSET)
     memblock_alloc_range(mb, 6, 1, 0, 0x100, "real-mode trampoline")
     direct_map_gib = -(-(max_pfn << PAGE_SHIFT) // GiB)
     memblock_alloc_range(mb, 1 + direct_map_gib + 2, 1, 0, low_end, "direct-map page tables")
@@ -142,11 +150,6 @@ def x86_64_machine(ram: int, cpus: int = 1, nodes: int = 1, name: str = "x86_64"
                                      f"{zname} wait table", n)
         machine_nodes.append(Node(n, zones, [r for r, m in mb.memory if m == n]))
     memblock_alloc_range(mb, PID_HASH_PAGES, 1, 0, max_pfn, "PID hash")
-    memblock_free(mb, initrd.start, initrd.end)        # free_initrd_mem()
-    image_start, image_end = KERNEL_IMAGE[0] >> PAGE_SHIFT, KERNEL_IMAGE[1] >> PAGE_SHIFT
-    memblock_free(mb, image_start, image_end)           # free_initmem(), mark_rodata_ro()
-    for s, e, label in KERNEL_KEPT:
-        memblock_reserve(mb, s >> PAGE_SHIFT, e >> PAGE_SHIFT, label)
 
     dma_free = sum(min(e, MAX_DMA_PFN) - s for s, e, _ in for_each_free_mem_range(mb)
                    if s < MAX_DMA_PFN)
