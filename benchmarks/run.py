@@ -23,6 +23,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "out")
 sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.dirname(HERE))     # kmemsim itself, when run from a checkout
 
 import gen_events  # noqa: E402
 
@@ -33,16 +34,60 @@ RESULT_KEYS = ("events", "checksum", "failures", "nr_free", "free_pages")
 # ---------------------------------------------------------------------------
 # kmemsim side -- TO BE WRITTEN
 # ---------------------------------------------------------------------------
-def run_kmemsim(events: np.ndarray, zone_pages: int) -> dict:
-    """Replay `events` ((n, 2) int32, encoding in README.md) on a fresh
-    kmemsim zone of `zone_pages` pages booted like buddy_ref.c, and return a
-    dict with at least the RESULT_KEYS plus "ns_per_event" (replay loop only)
-    and optionally "bytes_per_page" / "peak_rss_kb".
+def bench_machine(zone_pages: int):
+    """One node, one Normal zone of ``zone_pages`` pages from pfn 0, nothing reserved: the
+    zone buddy_ref.c models."""
+    from kmemsim.machine import Machine, Node, Range
+    return Machine(name="bench", description=f"benchmark zone of {zone_pages} pages",
+                   arch="generic", pageblock_order=9, memory_model="flatmem",
+                   nodes=[Node(0, {"Normal": Range(0, zone_pages), "Movable": Range(0, 0)},
+                               [Range(0, zone_pages)], [])]).validate()
 
-    Not implemented yet: this will call kmemsim's compiled (numba) batch
-    replay function over its struct-of-arrays zone state.
-    """
-    raise NotImplementedError("kmemsim compiled replay not wired in yet")
+
+def run_kmemsim(events: np.ndarray, zone_pages: int, repeat: int = 3) -> dict:
+    """Replay ``events`` in kmemsim's compiled mode on a zone booted as buddy_ref.c boots
+    its own (every order-10 block freed in ascending pfn order, no watermarks, so no
+    MIGRATE_RESERVE block): best of ``repeat`` runs, each on a freshly booted zone, timing
+    the replay call only (one call: the whole loop runs compiled)."""
+    import resource
+
+    import kmemsim
+
+    machine = bench_machine(zone_pages)
+    warm = kmemsim.boot(machine, mode="compiled", stop_after="mem_init")
+    warm.replay_buddy_events(events[:1000].copy())        # compile, or load from cache
+    best, result = None, None
+    for _ in range(max(1, repeat)):
+        k = kmemsim.boot(machine, mode="compiled", stop_after="mem_init")
+        t = time.perf_counter()
+        r = k.replay_buddy_events(events)
+        dt = time.perf_counter() - t
+        if best is None or dt < best:
+            best, result = dt, r
+    mem = k.mem
+    per_page = sum(getattr(mem, f).itemsize for f in
+                   ("flags", "private", "index", "count", "lru_next", "lru_prev"))
+    result.update(events=len(events), ns_per_event=best * 1e9 / len(events),
+                  bytes_per_page=per_page,
+                  peak_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return result
+
+
+def measure_boot(mem: str = "64G") -> dict:
+    """Boot an x86_64 machine of ``mem`` in a fresh process (compiled mode, warm cache):
+    seconds and that process's peak RSS."""
+    code = ("import resource, sys, time; t = time.perf_counter(); import kmemsim; "
+            f"kmemsim.boot('x86_64', mem='{mem}', mode=sys.argv[1]); "
+            "print(time.perf_counter() - t, "
+            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = {}
+    for mode in ("compiled", "python"):
+        subprocess.run([sys.executable, "-c", code, mode], check=True, capture_output=True)
+        p = subprocess.run([sys.executable, "-c", code, mode], check=True,
+                           capture_output=True, text=True)
+        seconds, rss = p.stdout.split()
+        out[mode] = (float(seconds), int(rss))
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -70,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zone-pages", type=int, default=1 << 20)
     ap.add_argument("--repeat", type=int, default=5,
                     help="runs of the C reference (min and median reported)")
+    ap.add_argument("--boot", default="64G",
+                    help="also time booting an x86_64 machine of this size ('none': skip)")
     ap.add_argument("--check", action="store_true",
                     help="also run buddy_ref once with its invariant check")
     a = ap.parse_args(argv)
@@ -119,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['ns_per_event'] / ref['ns_per_event']:>7.2f}"
               f"{(f'{rss / 1024:.1f} MB' if rss else '-'):>11}"
               f"{(str(bpp) if bpp is not None else '-'):>8}")
+    if a.boot != "none":
+        for mode, (seconds, rss) in measure_boot(a.boot).items():
+            print(f"boot x86_64 --mem {a.boot} ({mode}): {seconds:.2f} s, "
+                  f"peak RSS {rss / 1024:.0f} MB")
     print()
     print(f"events {ref['events']}  zone_pages {a.zone_pages}  seed {a.seed}")
     print(f"checksum {ref['checksum']}  failures {ref['failures']}  "

@@ -40,13 +40,24 @@ KERNEL_MODULES = (
 )
 
 _registry: dict[str, types.FunctionType] = {}
+_compiled_source: dict[str, types.FunctionType] = {}    # name -> loop form for numba
+_JIT_OPTIONS = {"inline": os.environ.get("KMEMSIM_INLINE", "never"), "_nrt": False}
 _namespaces: dict[str, types.SimpleNamespace] = {}
 
 
-def kernel(fn: types.FunctionType) -> types.FunctionType:
-    """Mark ``fn`` as a kernel function: runnable as Python and compilable by numba."""
-    _registry[f"{fn.__module__}.{fn.__name__}"] = fn
-    return fn
+def kernel(fn: types.FunctionType | None = None, *, compiled: types.FunctionType | None = None):
+    """Mark ``fn`` as a kernel function: runnable as Python and compilable by numba.
+
+    ``compiled=`` gives, for the rare function that touches a whole range of pages at once
+    (__free_pages_bootmem), the plain loop numba compiles instead of the numpy slices that keep
+    Python mode fast; both must have the same effect (the differential tests check it)."""
+    def register(f):
+        key = f"{f.__module__}.{f.__name__}"
+        _registry[key] = f
+        if compiled is not None:
+            _compiled_source[key] = compiled
+        return f
+    return register if fn is None else register(fn)
 
 
 def default_mode() -> str:
@@ -94,15 +105,16 @@ def _build_compiled() -> types.SimpleNamespace:
     numba.config.CACHE_DIR = _cache_dir()
     module_globals: dict[str, dict] = {}
     twins: dict[int, object] = {}
-    for fn in _registry.values():
+    for key, fn in _registry.items():
         g = module_globals.get(fn.__module__)
         if g is None:
             g = module_globals[fn.__module__] = dict(importlib.import_module(fn.__module__).__dict__)
-        clone = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
+        src = _compiled_source.get(key, fn)
+        clone = types.FunctionType(src.__code__, g, fn.__name__, src.__defaults__, src.__closure__)
         clone.__qualname__ = fn.__qualname__
         clone.__module__ = fn.__module__
         clone.__doc__ = fn.__doc__
-        twins[id(fn)] = numba.njit(cache=True)(clone)
+        twins[id(fn)] = numba.njit(cache=True, **_JIT_OPTIONS)(clone)
     for g in module_globals.values():
         for name, value in list(g.items()):
             if isinstance(value, types.FunctionType) and id(value) in twins:

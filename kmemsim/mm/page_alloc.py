@@ -117,7 +117,9 @@ def page_is_buddy(mem, page, buddy, order):
         return False
     if page_zone_id(mem, page) != page_zone_id(mem, buddy):
         return False
-    return PageBuddy(mem, buddy) and page_order(mem, buddy) == order
+    if not PageBuddy(mem, buddy):
+        return False
+    return page_order(mem, buddy) == order
 
 
 @kernel
@@ -197,7 +199,18 @@ def __free_pages(mem, page, order):
         __free_pages_ok(mem, page, order)
 
 
-@kernel
+def _free_pages_bootmem_loop(mem, page, order):
+    """The form of __free_pages_bootmem that numba compiles: a loop instead of slices."""
+    nr_pages = 1 << order
+    for p in range(page, page + nr_pages):
+        mem.flags[p] &= FLAGS_NOT_RESERVED
+        mem.count[p] = 0
+    mem.managed_pages[page_zone_id(mem, page)] += nr_pages
+    mem.count[page] = 1
+    __free_pages(mem, page, order)
+
+
+@kernel(compiled=_free_pages_bootmem_loop)
 def __free_pages_bootmem(mem, page, order):
     """Kernel: mm/page_alloc.c __free_pages_bootmem(): hand a boot-reserved block to the
     buddy allocator and count it in the zone's managed pages."""
@@ -341,15 +354,16 @@ def __rmqueue_fallback(mem, zone, order, start_migratetype):
 def __rmqueue(mem, zone, order, migratetype):
     """Kernel: mm/page_alloc.c __rmqueue(): own list, then fallback, then MIGRATE_RESERVE.
     Returns the pfn, or -1."""
-    while True:
-        page = __rmqueue_smallest(mem, zone, order, migratetype)
-        if page < 0 and migratetype != MIGRATE_RESERVE:
+    page = __rmqueue_smallest(mem, zone, order, migratetype)
+    if page < 0:
+        if migratetype != MIGRATE_RESERVE:
             page = __rmqueue_fallback(mem, zone, order, migratetype)
             if page < 0:
+                # retry_reserve: the kernel jumps back with migratetype = MIGRATE_RESERVE
                 migratetype = MIGRATE_RESERVE
-                continue
-        # trace_mm_page_alloc_zone_locked(page, order, migratetype): tracing issue
-        return page
+                page = __rmqueue_smallest(mem, zone, order, migratetype)
+    # trace_mm_page_alloc_zone_locked(page, order, migratetype): tracing issue
+    return page
 
 
 @kernel
