@@ -143,9 +143,10 @@ class Machine:
     def total_pages(self) -> int:
         return sum(r.pages for n in self.nodes for r in n.memory)
 
-    def validate(self) -> "Machine":
-        """Refuse what the kernel could not boot, with one line naming the problem."""
-        where = f"machine {self.name!r}"
+    def validate(self, origin: str | None = None) -> "Machine":
+        """Refuse what the kernel could not boot, with one line naming the problem (and the
+        file it came from)."""
+        where = origin or f"machine {self.name!r}"
         if self.arch not in ARCH_ZONES:
             raise KmemsimError(f"{where}: unknown arch {self.arch!r}: use one of "
                                f"{', '.join(ARCH_ZONES)}")
@@ -188,10 +189,13 @@ class Machine:
                 spans.append((span, f"node {node.nid} {name}"))
         order = [z for z in self.zone_types if z in node.zones and node.zones[z].pages]
         for lower, upper in zip(order, order[1:]):
-            if node.zones[upper].start < node.zones[lower].end:
-                raise KmemsimError(f"{where}: zones overlap: {lower} ends at pfn "
-                                   f"{node.zones[lower].end:#x} after {upper} starts at pfn "
-                                   f"{node.zones[upper].start:#x}")
+            zl, zu = node.zones[lower], node.zones[upper]
+            if zu.start >= zl.start and zu.start < zl.end:
+                raise KmemsimError(f"{where}: zones overlap: {lower} ends at pfn {zl.end:#x} "
+                                   f"after {upper} starts at pfn {zu.start:#x}")
+            if zu.start < zl.start:
+                raise KmemsimError(f"{where}: zone {upper} lies below zone {lower}: zones go up "
+                                   f"in address in the order {', '.join(self.zone_types)}")
         for r in node.memory:
             if not any(z.start <= r.start and r.end <= z.end for z in node.zones.values()
                        if z.pages) and not self._covered(node, r):
@@ -215,6 +219,25 @@ class Machine:
 
 # ---- TOML ------------------------------------------------------------------------------------
 
+# Boot stages that give reservations back (kmemsim.kernel.BOOT_STAGES runs them in this order)
+FREEING_STAGES = ("check_bugs", "populate_rootfs", "free_initmem", "mark_rodata_ro")
+
+_NODE_KEYS = {"nid", "zones", "memory", "reserved"}
+_RANGE_KEYS = {"start", "end", "size", "name", "type", "freed_by", "va"}
+
+
+def _typed(data: dict, key: str, kind, default, origin: str):
+    """data[key] checked against ``kind`` (int, bool or str): one error line otherwise."""
+    if key not in data:
+        return default
+    value = data[key]
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not ok:
+        names = {int: "a whole number", bool: "true or false", str: "a string"}
+        raise KmemsimError(f"{origin}: {key} = {value!r} must be {names[kind]}")
+    return value
+
+
 _TOP_KEYS = {"name", "description", "arch", "cpus", "hz", "pageblock_order", "memory_model",
              "numa", "cma", "memory_isolation", "thp", "dma_reserve", "highmem_freeing",
              "bootmem", "bootmem_bitmap",
@@ -224,6 +247,14 @@ _TOP_KEYS = {"name", "description", "arch", "cpus", "hz", "pageblock_order", "me
 def _pfn_range(item: dict, what: str) -> Range:
     if not isinstance(item, dict) or "start" not in item or not ({"end", "size"} & item.keys()):
         raise KmemsimError(f"{what}: needs start and end (or size)")
+    unknown = set(item) - _RANGE_KEYS
+    if unknown:
+        raise KmemsimError(f"{what}: unknown key {sorted(unknown)[0]!r}: use start, end or "
+                           "size, and name/freed_by/va for reservations")
+    freed_by = str(item.get("freed_by", ""))
+    if freed_by and freed_by not in FREEING_STAGES:
+        raise KmemsimError(f"{what}: freed_by {freed_by!r} is not a boot stage that frees "
+                           f"memory: use one of {', '.join(FREEING_STAGES)}")
     start = parse_size(item["start"], f"{what} start")
     end = (parse_size(item["end"], f"{what} end") if "end" in item
            else start + parse_size(item["size"], f"{what} size"))
@@ -242,12 +273,22 @@ def machine_from_dict(data: dict, origin: str) -> Machine:
     if unknown:
         raise KmemsimError(f"{origin}: unknown key {sorted(unknown)[0]!r}: the keys are "
                            f"{', '.join(sorted(_TOP_KEYS))}")
-    arch = data.get("arch", "generic")
+    arch = _typed(data, "arch", str, "generic", origin)
     if arch not in ARCH_ZONES:
         raise KmemsimError(f"{origin}: unknown arch {arch!r}: use one of {', '.join(ARCH_ZONES)}")
+    node_list = data.get("node", [])
+    if not isinstance(node_list, list) or not all(isinstance(n, dict) for n in node_list):
+        raise KmemsimError(f"{origin}: node must be a list of [[node]] tables")
     nodes = []
-    for i, nd in enumerate(data.get("node", [])):
+    for i, nd in enumerate(node_list):
         where = f"{origin}: node {i}"
+        unknown = set(nd) - _NODE_KEYS
+        if unknown:
+            raise KmemsimError(f"{where}: unknown key {sorted(unknown)[0]!r}: the keys are "
+                               f"{', '.join(sorted(_NODE_KEYS))}")
+        for key in ("zones", "memory", "reserved"):
+            if not isinstance(nd.get(key, []), list):
+                raise KmemsimError(f"{where}: {key} must be a list of tables")
         zones = {}
         for j, z in enumerate(nd.get("zones", [])):
             zname = z.get("type") if isinstance(z, dict) else None
@@ -261,24 +302,23 @@ def machine_from_dict(data: dict, origin: str) -> Machine:
             memory = [Range(z.start, z.end) for z in zones.values() if z.pages]
         reserved = [_pfn_range(r, f"{where} reserved {j}")
                     for j, r in enumerate(nd.get("reserved", []))]
-        nodes.append(Node(int(nd.get("nid", i)), zones, memory, reserved))
+        nodes.append(Node(_typed(nd, "nid", int, i, where), zones, memory, reserved))
+    t = lambda key, kind, default: _typed(data, key, kind, default, origin)  # noqa: E731
     m = Machine(
-        name=str(data.get("name", Path(origin).stem)),
-        description=str(data.get("description", "")),
-        arch=arch, nodes=nodes,
-        cpus=int(data.get("cpus", 1)), hz=int(data.get("hz", 1000)),
-        pageblock_order=int(data.get("pageblock_order", MAX_ORDER - 1)),
-        memory_model=str(data.get("memory_model", "flatmem")),
-        numa=bool(data.get("numa", len(nodes) > 1)), cma=bool(data.get("cma", False)),
-        memory_isolation=bool(data.get("memory_isolation", False)),
-        thp=bool(data.get("thp", False)), dma_reserve=int(data.get("dma_reserve", 0)),
-        highmem_freeing=str(data.get("highmem_freeing", "bootmem")),
-        bootmem=str(data.get("bootmem", "nobootmem")),
+        name=t("name", str, Path(origin).stem), description=t("description", str, ""),
+        arch=arch, nodes=nodes, cpus=t("cpus", int, 1), hz=t("hz", int, 1000),
+        pageblock_order=t("pageblock_order", int, MAX_ORDER - 1),
+        memory_model=t("memory_model", str, "flatmem"),
+        numa=t("numa", bool, len(nodes) > 1), cma=t("cma", bool, False),
+        memory_isolation=t("memory_isolation", bool, False), thp=t("thp", bool, False),
+        dma_reserve=t("dma_reserve", int, 0),
+        highmem_freeing=t("highmem_freeing", str, "bootmem"),
+        bootmem=t("bootmem", str, "nobootmem"),
         bootmem_bitmap=(_pfn_range(data["bootmem_bitmap"], f"{origin}: bootmem_bitmap")
                         if "bootmem_bitmap" in data else None),
         sources=dict(data.get("sources", {})),
     )
-    return m.validate()
+    return m.validate(origin)
 
 
 def load_toml(path: str | Path) -> Machine:

@@ -54,7 +54,8 @@ KERNEL_PIECES = (
 )
 INITRD_BYTES = 1012 * KiB          # the busybox initramfs of the reference boots; freed later
 SWIOTLB_BYTES = 64 * MiB            # io_tlb default size
-SWIOTLB_TABLE_PAGES = 32 + 64 + 8   # io_tlb_list, io_tlb_orig_addr, overflow buffer
+SWIOTLB_TABLE_PAGES = 32 + 64       # io_tlb_list, io_tlb_orig_addr (alloc_bootmem_pages)
+SWIOTLB_OVERFLOW_PAGES = 8          # io_tlb_overflow_buffer (alloc_bootmem_low_pages)
 PERCPU_PAGES = 25                   # "PERCPU: Embedded 25 pages/cpu" (s78912 r0 d23488)
 NODE_DATA_PAGES = 4                 # sizeof(pg_data_t) of this configuration, page-rounded
 PID_HASH_PAGES = 8                  # "PID hash table entries: 4096 (order: 3, 32768 bytes)"
@@ -134,8 +135,12 @@ def x86_64_machine(ram: int, cpus: int = 1, nodes: int = 1, name: str = "x86_64"
         memblock_alloc_range(mb, PMD_PAGES * len(sections), PMD_PAGES, lo, hi,
                              f"vmemmap (node {n})", n)
     if max_pfn > MAX_DMA32_PFN:
+        # lib/swiotlb.c: the bounce buffer and its overflow buffer must be below 4 GiB, the
+        # bookkeeping tables need not be
         memblock_alloc_range(mb, SWIOTLB_BYTES >> PAGE_SHIFT, 1, 0, MAX_DMA32_PFN, "SWIOTLB")
-        memblock_alloc_range(mb, SWIOTLB_TABLE_PAGES, 1, 0, MAX_DMA32_PFN, "SWIOTLB tables")
+        memblock_alloc_range(mb, SWIOTLB_TABLE_PAGES, 1, 0, max_pfn, "SWIOTLB tables")
+        memblock_alloc_range(mb, SWIOTLB_OVERFLOW_PAGES, 1, 0, MAX_DMA32_PFN,
+                             "SWIOTLB overflow buffer")
     for cpu in range(cpus):
         unit = memblock_alloc_range(mb, PMD_PAGES, PMD_PAGES, 0, max_pfn, "percpu")
         memblock_free(mb, unit.start + PERCPU_PAGES, unit.end)
