@@ -78,13 +78,18 @@ def _free_words(node, node_min: int, node_low: int, bitmap: Range | None, bpl: i
     return [int(w) for w in packed.view(dtype)]
 
 
-def free_all_bootmem_core(k, node, node_min: int, node_low: int,
-                          bitmap: Range | None) -> int:
+def free_all_bootmem_core(k, node, node_min: int, node_low: int, bitmap: Range | None,
+                          free_bitmap: bool = True) -> int:
     """Kernel: mm/bootmem.c free_all_bootmem_core(): walk the node's bitmap from node_min_pfn
     to node_low_pfn one long at a time.  A word whose first pfn is BITS_PER_LONG-aligned and
     whose pages are all free goes to the buddy allocator as one order-ilog2(BITS_PER_LONG) block;
     otherwise each free page up to the next aligned pfn is freed at order 0, ascending.  Then the
-    bitmap's own pages are freed at order 0.  Returns the pages freed."""
+    bitmap's own pages are freed at order 0.  Returns the pages freed.
+
+    Words are counted from node_min_pfn, alignment from pfn 0.  When the two differ the kernel
+    stitches two bitmap words together, but only while a whole long of pages remains: the free
+    pages of a last, partial stretch that lie in the next bitmap word are never freed.  kmemsim
+    keeps that (it cannot happen when node_min_pfn is BITS_PER_LONG-aligned)."""
     bpl = bits_per_long(k.machine)
     full = (1 << bpl) - 1
     order = bpl.bit_length() - 1                    # ilog2(BITS_PER_LONG)
@@ -107,14 +112,14 @@ def free_all_bootmem_core(k, node, node_min: int, node_low: int,
             start += bpl
         else:
             cur = start
-            start = (start + 1 + bpl - 1) // bpl * bpl   # ALIGN(start + 1, BITS_PER_LONG)
+            start = (start + bpl) // bpl * bpl          # ALIGN(start + 1, BITS_PER_LONG)
             while vec and cur != start:
                 if vec & 1:
                     free_block(mem, cur, 0)
                     count += 1
                 vec >>= 1
                 cur += 1
-    if bitmap is not None:
+    if bitmap is not None and free_bitmap:
         for pfn in range(bitmap.start, bitmap.end):
             free_block(mem, pfn, 0)
         count += bitmap.pages
@@ -128,8 +133,8 @@ def free_all_bootmem(k) -> int:
 
     A node's bootmem covers its memory from its first pfn up to max_low_pfn (the start of
     ZONE_HIGHMEM), as init_bootmem_node() was given it; highmem goes to the buddy allocator
-    later, through the architecture (free_highpages).  The machine's single bootmem_bitmap
-    belongs to the node whose memory holds it."""
+    later, through the architecture (free_highpages).  The machine's single bootmem_bitmap is
+    never free during a walk and is given back after the walk of the node that spans it."""
     mem, machine = k.mem, k.machine
     mem.managed_pages[:] = 0
     max_low_pfn = _max_low_pfn(k)
@@ -140,9 +145,8 @@ def free_all_bootmem(k) -> int:
         if node_low <= node_min:
             continue
         bitmap = machine.bootmem_bitmap
-        if bitmap is not None and not any(r.start <= bitmap.start < r.end for r in node.memory):
-            bitmap = None
-        total += free_all_bootmem_core(k, node, node_min, node_low, bitmap)
+        mine = bitmap is not None and node.start_pfn <= bitmap.start < node.end_pfn
+        total += free_all_bootmem_core(k, node, node_min, node_low, bitmap, mine)
     k.totalram_pages += total
     return total
 
