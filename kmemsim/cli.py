@@ -27,15 +27,18 @@ def _machine_options(f):
                      "(1G, 4G, 64G ...).")(f)
     f = click.option("--cpus", type=int, default=None, help="Number of CPUs.")(f)
     f = click.option("--nodes", type=int, default=None, help="NUMA nodes (numa preset).")(f)
+    f = click.option("--cma", default=None, help="A CMA area of this size (x86_64, numa: "
+                     "CONFIG_CMA and cma= on the kernel command line), e.g. 64M.")(f)
     f = click.option("--mode", type=click.Choice(jit.MODES), default=None,
                      help="Run kernel functions as plain Python or compiled by numba "
                      "(default: $KMEMSIM_MODE, else python).")(f)
     return f
 
 
-def _boot(machine, mem, cpus, nodes, mode):
+def _boot(machine, mem, cpus, nodes, cma, mode):
     from kmemsim.kernel import boot
-    return boot(machine, mem=mem, cpus=cpus, nodes=nodes, mode=mode or jit.default_mode())
+    return boot(machine, mem=mem, cpus=cpus, nodes=nodes, cma=cma,
+                mode=mode or jit.default_mode())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,14 +56,14 @@ def cli():
               help="Comma-separated /proc files to print after boot (or 'none').")
 @click.option("--dmesg/--no-dmesg", default=True, show_default=True,
               help="Print the boot messages of the allocator.")
-def boot(machine, mem, cpus, nodes, mode, show, dmesg):
+def boot(machine, mem, cpus, nodes, cma, mode, show, dmesg):
     """Boot a machine the way Linux 3.13 does and print what the allocator looks like."""
     from kmemsim.proc import REPORTS
     names = [] if show == "none" else [s.strip() for s in show.split(",") if s.strip()]
     for name in names:
         if name not in REPORTS:
             raise KmemsimError(f"--show {name}: unknown file: use one of {', '.join(REPORTS)}")
-    k = _boot(machine, mem, cpus, nodes, mode)
+    k = _boot(machine, mem, cpus, nodes, cma, mode)
     out = []
     if dmesg:
         out.append(f"# {k.machine.name}: {k.machine.description}\n")
@@ -77,7 +80,7 @@ def boot(machine, mem, cpus, nodes, mode, show, dmesg):
 @click.argument("script", type=click.Path(dir_okay=False, allow_dash=True))
 @_machine_options
 @click.option("--check", is_flag=True, help="Run the validators after every operation.")
-def run(script, machine, mem, cpus, nodes, mode, check):
+def run(script, machine, mem, cpus, nodes, cma, mode, check):
     """Run a script of allocator operations (see docs/scripts.md)."""
     from kmemsim.script import parse_script, run_ops
     where = "<stdin>" if script == "-" else script
@@ -86,7 +89,7 @@ def run(script, machine, mem, cpus, nodes, mode, check):
     except OSError as e:
         raise KmemsimError(f"{script}: cannot read the script: {e.strerror}") from None
     ops = parse_script(text, where)
-    k = _boot(machine, mem, cpus, nodes, mode)
+    k = _boot(machine, mem, cpus, nodes, cma, mode)
     for chunk in run_ops(k, ops, check=check, where=where):
         click.echo(chunk, nl=False)
 

@@ -175,6 +175,11 @@ def _freeing_stage(stage: str) -> Callable[[Kernel], None]:
     return run
 
 
+def _stage_cma(k: Kernel) -> None:
+    from kmemsim.mm.page_alloc_init import cma_init_reserved_areas
+    cma_init_reserved_areas(k)
+
+
 def _stage_init_per_zone_wmark_min(k: Kernel) -> None:
     from kmemsim.mm.page_alloc_init import init_per_zone_wmark_min
     init_per_zone_wmark_min(k)
@@ -192,6 +197,7 @@ BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [
     ("build_all_zonelists", _stage_build_all_zonelists),
     ("mem_init", _stage_mem_init),                          # mm_init: free_all_bootmem
     ("check_bugs", _freeing_stage("check_bugs")),           # x86: SMP alternatives freed
+    ("cma_init_reserved_areas", _stage_cma),                # core_initcall: CMA pageblocks
     ("populate_rootfs", _freeing_stage("populate_rootfs")), # rootfs_initcall: initrd freed
     ("init_per_zone_wmark_min", _stage_init_per_zone_wmark_min),   # module_init
     ("set_recommended_min_free_kbytes", _stage_set_recommended_min_free_kbytes),  # late_initcall
@@ -201,14 +207,14 @@ BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [
 
 
 def boot(machine: Machine | str = "x86_64", *, mem: str | None = None, cpus: int | None = None,
-         nodes: int | None = None, mode: str | None = None,
+         nodes: int | None = None, cma: str | None = None, mode: str | None = None,
          stop_after: str | None = None) -> Kernel:
     """Boot a machine (a preset name, a TOML path or a :class:`Machine`) the way 3.13 does.
 
     ``stop_after`` ends the boot after the named stage (see :data:`BOOT_STAGES`)."""
     if not isinstance(machine, Machine):
         from kmemsim.presets import get_machine
-        machine = get_machine(machine, mem=mem, cpus=cpus, nodes=nodes)
+        machine = get_machine(machine, mem=mem, cpus=cpus, nodes=nodes, cma=cma)
     names = [name for name, _ in BOOT_STAGES]
     if stop_after is not None and stop_after not in names:
         raise KmemsimError(f"unknown boot stage {stop_after!r}: use one of {', '.join(names)}")

@@ -201,6 +201,17 @@ class Machine:
                        if z.pages) and not self._covered(node, r):
                 raise KmemsimError(f"{where}: memory [{r.start << PAGE_SHIFT:#x}, "
                                    f"{r.end << PAGE_SHIFT:#x}) lies outside its zones")
+        align = max(MAX_ORDER - 1, self.pageblock_order)
+        for r in node.reserved:
+            if r.freed_by != CMA_STAGE:
+                continue
+            if not self.cma:
+                raise KmemsimError(f"{where}: a CMA area ({r.name or 'freed_by ' + CMA_STAGE}) "
+                                   "needs cma = true (CONFIG_CMA)")
+            if r.start % (1 << align) or r.pages % (1 << align):
+                raise KmemsimError(f"{where}: CMA area at {r.start << PAGE_SHIFT:#x} must start "
+                                   f"and end on a {(1 << align) * PAGE_SIZE >> 20} MiB boundary "
+                                   "(dma_contiguous_reserve_area aligns to MAX_ORDER blocks)")
         mem = sorted(node.memory, key=lambda r: r.start)
         for a, b in zip(mem, mem[1:]):
             if b.start < a.end:
@@ -220,7 +231,9 @@ class Machine:
 # ---- TOML ------------------------------------------------------------------------------------
 
 # Boot stages that give reservations back (kmemsim.kernel.BOOT_STAGES runs them in this order)
-FREEING_STAGES = ("check_bugs", "populate_rootfs", "free_initmem", "mark_rodata_ro")
+FREEING_STAGES = ("check_bugs", "cma_init_reserved_areas", "populate_rootfs", "free_initmem",
+                  "mark_rodata_ro")
+CMA_STAGE = "cma_init_reserved_areas"      # gives CMA areas back as MIGRATE_CMA pageblocks
 
 _NODE_KEYS = {"nid", "zones", "memory", "reserved"}
 _RANGE_KEYS = {"start", "end", "size", "name", "type", "freed_by", "va"}

@@ -26,7 +26,16 @@ class Preset:
     defaults: dict
 
 
-def _x86_64(mem="1G", cpus=1, nodes=1):
+def _cma_bytes(cma) -> int:
+    if cma is None:
+        return 0
+    size = parse_size(cma, "--cma")
+    if size <= 0 or size % (4 << 20):
+        raise KmemsimError(f"--cma {cma}: give a positive multiple of 4M (a MAX_ORDER block)")
+    return size
+
+
+def _x86_64(mem="1G", cpus=1, nodes=1, cma=None):
     from kmemsim.arch.x86.setup import x86_64_machine
     ram = parse_size(mem, "--mem")
     if ram < 32 << 20 or ram % (1 << 20):
@@ -34,10 +43,10 @@ def _x86_64(mem="1G", cpus=1, nodes=1):
                            "at least 32M")
     if ram > 1 << 40:
         raise KmemsimError(f"--mem {mem}: at most 1T")
-    return x86_64_machine(ram, cpus=cpus, nodes=nodes)
+    return x86_64_machine(ram, cpus=cpus, nodes=nodes, cma=_cma_bytes(cma))
 
 
-def _numa(mem="2G", cpus=2, nodes=2):
+def _numa(mem="2G", cpus=2, nodes=2, cma=None):
     from kmemsim.arch.x86.setup import x86_64_machine
     if nodes < 2:
         raise KmemsimError("--nodes: the numa preset needs at least 2 nodes")
@@ -45,17 +54,17 @@ def _numa(mem="2G", cpus=2, nodes=2):
     if ram < nodes * (64 << 20) or ram % (1 << 20):
         raise KmemsimError(f"--mem {mem}: the numa preset needs at least 64M per node, "
                            "in whole MiB")
-    return x86_64_machine(ram, cpus=cpus, nodes=nodes, name="numa")
+    return x86_64_machine(ram, cpus=cpus, nodes=nodes, name="numa", cma=_cma_bytes(cma))
 
 
-def _arndale(mem="2G", cpus=2, nodes=1):
+def _arndale(mem="2G", cpus=2, nodes=1, cma=None):
     from kmemsim.arch.arm.exynos import arndale_machine
     if mem != "2G" or nodes != 1:
         raise KmemsimError("arndale is a fixed board: 2 GiB, one node (drop --mem/--nodes)")
     return arndale_machine(cpus=cpus)
 
 
-def _tiny(mem="8M", cpus=1, nodes=1):
+def _tiny(mem="8M", cpus=1, nodes=1, cma=None):
     from kmemsim.arch.generic import tiny_machine
     if nodes != 1:
         raise KmemsimError("tiny has one node")
@@ -83,11 +92,12 @@ def preset_names() -> list[str]:
 
 
 def get_machine(name: str, mem: str | None = None, cpus: int | None = None,
-                nodes: int | None = None) -> Machine:
+                nodes: int | None = None, cma: str | None = None) -> Machine:
     """A preset by name (with options), or a machine file if ``name`` is a path to TOML."""
     if name.endswith(".toml") or Path(name).is_file():
-        if mem is not None or nodes is not None:
-            raise KmemsimError(f"{name}: --mem and --nodes apply to presets only; edit the file")
+        if mem is not None or nodes is not None or cma is not None:
+            raise KmemsimError(f"{name}: --mem, --nodes and --cma apply to presets only; edit "
+                               "the file")
         m = load_toml(name)
         if cpus is not None:
             m.cpus = cpus
@@ -106,4 +116,8 @@ def get_machine(name: str, mem: str | None = None, cpus: int | None = None,
         kwargs["cpus"] = cpus
     if nodes is not None:
         kwargs["nodes"] = nodes
+    if cma is not None:
+        if name not in ("x86_64", "numa"):
+            raise KmemsimError(f"--cma: only the x86_64 and numa presets take a CMA area")
+        kwargs["cma"] = cma
     return preset.build(**kwargs)

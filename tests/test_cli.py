@@ -252,7 +252,7 @@ def test_bad_machine_file(capsys, tmp_path):
 def test_mem_with_a_machine_file(capsys):
     path = str(ROOT / "examples" / "tiny.toml")
     assert error(capsys, "boot", "--machine", path, "--mem", "1G") == \
-        f"{path}: --mem and --nodes apply to presets only; edit the file"
+        f"{path}: --mem, --nodes and --cma apply to presets only; edit the file"
 
 
 # ---- the module entry point ------------------------------------------------------------------

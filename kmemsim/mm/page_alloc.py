@@ -13,7 +13,8 @@ import numpy as np
 from kmemsim.jit import kernel
 from kmemsim.lib.list import list_add, list_add_tail, list_del, list_empty, list_first_entry, \
     list_move
-from kmemsim.mm.mmzone import CFG_MAX_NR_ZONES, CFG_MOBILITY_DISABLED, CFG_PAGEBLOCK_ORDER, \
+from kmemsim.mm.mmzone import CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MOBILITY_DISABLED, \
+    CFG_PAGEBLOCK_ORDER, \
     MAX_ORDER, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_RESERVE, \
     MIGRATE_UNMOVABLE, NR_FREE_CMA_PAGES, NR_FREE_PAGES, WMARK_MIN, free_list, \
     is_migrate_cma, is_migrate_isolate, page_to_nid, page_zone_id, pfn_valid, \
@@ -30,7 +31,7 @@ __all__ = [
     "get_pageblock_migratetype", "set_pageblock_migratetype", "get_freepage_migratetype",
     "set_freepage_migratetype", "__mod_zone_page_state", "__mod_zone_freepage_state",
     "prep_new_page", "put_page_testzero", "pageblock_is_reserved", "setup_zone_migrate_reserve",
-    "__free_reserved_page", "free_reserved_page",
+    "__free_reserved_page", "free_reserved_page", "init_cma_reserved_pageblock",
 ]
 
 
@@ -442,3 +443,28 @@ def free_reserved_page(mem, page):
     for the zone (totalram_pages is counted by the caller)."""
     __free_reserved_page(mem, page)
     mem.managed_pages[page_zone_id(mem, page)] += 1
+
+
+def _init_cma_reserved_pageblock_loop(mem, page):
+    """The form of init_cma_reserved_pageblock that numba compiles: a loop, not slices."""
+    nr = 1 << mem.cfg[CFG_PAGEBLOCK_ORDER]
+    for p in range(page, page + nr):
+        mem.flags[p] &= FLAGS_NOT_RESERVED
+        mem.count[p] = 0
+    mem.count[page] = 1
+    set_pageblock_migratetype(mem, page, mem.cfg[CFG_MIGRATE_CMA])
+    __free_pages(mem, page, mem.cfg[CFG_PAGEBLOCK_ORDER])
+    mem.managed_pages[page_zone_id(mem, page)] += nr
+
+
+@kernel(compiled=_init_cma_reserved_pageblock_loop)
+def init_cma_reserved_pageblock(mem, page):
+    """Kernel: mm/page_alloc.c init_cma_reserved_pageblock(): a reserved pageblock of a CMA
+    area becomes a free MIGRATE_CMA pageblock (CONFIG_CMA)."""
+    nr = 1 << mem.cfg[CFG_PAGEBLOCK_ORDER]
+    mem.flags[page:page + nr] &= FLAGS_NOT_RESERVED
+    mem.count[page:page + nr] = 0
+    mem.count[page] = 1
+    set_pageblock_migratetype(mem, page, mem.cfg[CFG_MIGRATE_CMA])
+    __free_pages(mem, page, mem.cfg[CFG_PAGEBLOCK_ORDER])
+    mem.managed_pages[page_zone_id(mem, page)] += nr

@@ -33,7 +33,7 @@ __all__ = ["alloc_mem", "calc_memmap_size", "zone_batchsize", "free_area_init_no
            "nr_free_zone_pages", "nr_free_buffer_pages", "nr_free_pagecache_pages",
            "free_all_bootmem", "free_highpages", "mem_init", "init_per_zone_wmark_min",
            "setup_per_zone_wmarks", "set_recommended_min_free_kbytes", "int_sqrt",
-           "free_reserved_area"]
+           "free_reserved_area", "cma_init_reserved_areas"]
 
 SWAP_CLUSTER_MAX = 32
 
@@ -148,6 +148,12 @@ def free_area_init_nodes(k) -> None:
     """Kernel: mm/page_alloc.c free_area_init_nodes(): print the zone ranges, then set up
     every node (free_area_init_node → calculate_node_totalpages, free_area_init_core)."""
     _mark_valid(k)
+    from kmemsim.machine import CMA_STAGE
+    for node in k.machine.nodes:             # dma_contiguous_reserve_area()'s message
+        for r in node.reserved:
+            if r.freed_by == CMA_STAGE:
+                k.printk(f"CMA: reserved {r.pages >> (20 - PAGE_SHIFT)} MiB at "
+                         f"{r.start << PAGE_SHIFT:08x}")
     pb_base = 0
     for node in k.machine.nodes:
         totalpages = sum(r.pages for r in node.memory)
@@ -366,6 +372,23 @@ def free_reserved_area(k, stage: str) -> int:
             where = (f" ({r.va + (r.start << PAGE_SHIFT):x} - {r.va + (r.end << PAGE_SHIFT):x})"
                      if r.va else "")
             k.printk(f"Freeing {r.name} memory: {r.pages << (PAGE_SHIFT - 10)}K{where}")
+    return total
+
+
+def cma_init_reserved_areas(k) -> int:
+    """Kernel: drivers/base/dma-contiguous.c cma_init_reserved_areas() (core_initcall): every
+    pageblock of each CMA area becomes a free MIGRATE_CMA pageblock
+    (init_cma_reserved_pageblock)."""
+    from kmemsim.machine import CMA_STAGE
+    nr = 1 << k.machine.pageblock_order
+    total = 0
+    for node in k.machine.nodes:
+        for r in node.reserved:
+            if r.freed_by == CMA_STAGE:
+                for pfn in range(r.start, r.end, nr):
+                    k.fn.init_cma_reserved_pageblock(k.mem, pfn)
+                total += r.pages
+    k.totalram_pages += total
     return total
 
 

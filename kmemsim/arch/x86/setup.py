@@ -91,8 +91,10 @@ def _zone_spans(node_start: int, node_end: int, max_pfn: int) -> dict[str, Range
     return zones
 
 
-def x86_64_machine(ram: int, cpus: int = 1, nodes: int = 1, name: str = "x86_64") -> Machine:
-    """The x86_64 preset: qemu pc with ``ram`` bytes, split evenly over ``nodes`` nodes."""
+def x86_64_machine(ram: int, cpus: int = 1, nodes: int = 1, name: str = "x86_64",
+                   cma: int = 0) -> Machine:
+    """The x86_64 preset: qemu pc with ``ram`` bytes, split evenly over ``nodes`` nodes, and
+    with ``cma`` bytes of CMA area (CONFIG_CMA, ``cma=`` on the kernel command line) if not 0."""
     mb = Memblock()
     layout = [(max(s >> PAGE_SHIFT, 1), e >> PAGE_SHIFT) for s, e in qemu_pc_ram_layout(ram)]
     # qemu's -numa node,mem= hands out RAM in address order, ram/nodes bytes per node
@@ -117,6 +119,12 @@ def x86_64_machine(ram: int, cpus: int = 1, nodes: int = 1, name: str = "x86_64"
     memblock_free(mb, initrd.start, initrd.end)
     memblock_reserve(mb, initrd.start, initrd.end, "initrd", "populate_rootfs", PAGE_OFFSET)
     memblock_alloc_range(mb, 6, 1, 0, 0x100, "real-mode trampoline")
+    if cma:         # dma_contiguous_reserve(0): top-down, aligned to a MAX_ORDER block
+        pages = -(-(cma >> PAGE_SHIFT) // 1024) * 1024
+        area = memblock_alloc_range(mb, pages, 1024, 0, max(r.end for r, _ in mb.memory),
+                                    "CMA area")
+        memblock_free(mb, area.start, area.end)
+        memblock_reserve(mb, area.start, area.end, "CMA area", "cma_init_reserved_areas")
     direct_map_gib = -(-(max_pfn << PAGE_SHIFT) // GiB)
     memblock_alloc_range(mb, 1 + direct_map_gib + 2, 1, 0, low_end, "direct-map page tables")
     node_ranges = {}
@@ -168,9 +176,10 @@ def x86_64_machine(ram: int, cpus: int = 1, nodes: int = 1, name: str = "x86_64"
         name=name,
         description=(f"x86-64 PC (qemu pc-i440fx) with {size} of RAM, {cpus} CPU(s)"
                      + (f", {nodes} NUMA nodes" if nodes > 1 else "")
+                     + (f", {cma >> 20} MiB CMA" if cma else "")
                      + ", Linux 3.13.11 x86_64_defconfig + THP/compaction/hugetlb"),
         arch="x86_64", nodes=machine_nodes, cpus=cpus, hz=1000, pageblock_order=9,
-        memory_model="sparsemem", numa=True, cma=False, memory_isolation=False,
+        memory_model="sparsemem", numa=True, cma=bool(cma), memory_isolation=False,
         thp=True, dma_reserve=dma_present - dma_free, highmem_freeing="bootmem",
         sources={
             "zones": "qemu pc e820 map; 3.13 x86 zone limits (16 MiB, 4 GiB); real-3.13/*/zoneinfo",
