@@ -118,7 +118,6 @@ class Machine:
     memory_isolation: bool = False           # CONFIG_MEMORY_ISOLATION
     thp: bool = False                        # CONFIG_TRANSPARENT_HUGEPAGE, "always"
     dma_reserve: int = 0                     # pages, set_dma_reserve() (x86: below 16 MiB)
-    highmem_freeing: str = "bootmem"         # bootmem | page_by_page (ARM free_highpages)
     bootmem: str = "nobootmem"               # nobootmem (memblock) | bootmem (mm/bootmem.c bitmap)
     bootmem_bitmap: Range | None = None      # pages of the bootmem bitmap, freed after its walk
     sources: dict[str, str] = field(default_factory=dict)   # where the numbers come from
@@ -159,8 +158,6 @@ class Machine:
             raise KmemsimError(f"{where}: cpus {self.cpus} is outside 1..64")
         if self.bootmem not in ("nobootmem", "bootmem"):
             raise KmemsimError(f"{where}: bootmem must be nobootmem or bootmem")
-        if self.highmem_freeing not in ("bootmem", "page_by_page"):
-            raise KmemsimError(f"{where}: highmem_freeing must be bootmem or page_by_page")
         if not self.nodes:
             raise KmemsimError(f"{where}: has no node")
         if len(self.nodes) > 1 and not self.numa:
@@ -252,7 +249,7 @@ def _typed(data: dict, key: str, kind, default, origin: str):
 
 
 _TOP_KEYS = {"name", "description", "arch", "cpus", "hz", "pageblock_order", "memory_model",
-             "numa", "cma", "memory_isolation", "thp", "dma_reserve", "highmem_freeing",
+             "numa", "cma", "memory_isolation", "thp", "dma_reserve",
              "bootmem", "bootmem_bitmap",
              "node", "sources"}
 
@@ -325,7 +322,6 @@ def machine_from_dict(data: dict, origin: str) -> Machine:
         numa=t("numa", bool, len(nodes) > 1), cma=t("cma", bool, False),
         memory_isolation=t("memory_isolation", bool, False), thp=t("thp", bool, False),
         dma_reserve=t("dma_reserve", int, 0),
-        highmem_freeing=t("highmem_freeing", str, "bootmem"),
         bootmem=t("bootmem", str, "nobootmem"),
         bootmem_bitmap=(_pfn_range(data["bootmem_bitmap"], f"{origin}: bootmem_bitmap")
                         if "bootmem_bitmap" in data else None),
@@ -361,7 +357,7 @@ def dump_toml(m: Machine) -> str:
              f"numa = {str(m.numa).lower()}", f"cma = {str(m.cma).lower()}",
              f"memory_isolation = {str(m.memory_isolation).lower()}",
              f"thp = {str(m.thp).lower()}", f"dma_reserve = {m.dma_reserve}",
-             f'highmem_freeing = "{m.highmem_freeing}"', f'bootmem = "{m.bootmem}"']
+             f'bootmem = "{m.bootmem}"']
     if m.bootmem_bitmap is not None:
         lines.append(f"bootmem_bitmap = {{ start = {_addr(m.bootmem_bitmap.start)}, "
                      f"end = {_addr(m.bootmem_bitmap.end)} }}")

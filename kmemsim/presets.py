@@ -77,7 +77,7 @@ PRESETS = {
                "order 9, THP (--mem 1G, 4G, 64G ...)", _x86_64, ("mem", "cpus"),
                {"mem": "1G", "cpus": 1}),
         Preset("arndale", "Arndale Octa board of the study notes: Exynos 5420, 32-bit ARM, "
-               "2 GiB, Normal + HighMem, pageblock order 10, HZ 100", _arndale, ("cpus",),
+               "2 GiB, Normal + HighMem, pageblock order 10, HZ 200", _arndale, ("cpus",),
                {"cpus": 2}),
         Preset("numa", "two-node qemu PC (--mem split evenly), for zonelists and node "
                "fallback", _numa, ("mem", "cpus", "nodes"), {"mem": "2G", "cpus": 2, "nodes": 2}),

@@ -279,12 +279,13 @@ def alloc_bootmem(bdata: BootmemData, size: int, align: int, name: str, goal: in
 
 def bootmem_reserved_ranges(bdata: BootmemData) -> list[Range]:
     """The pages bootmem allocations still hold, as named pfn ranges: consecutive pages holding
-    the same allocations form one range, named after them (joined with " + ")."""
+    the same allocations form one range, named after them (each name once, joined with
+    " + ")."""
     out: list[Range] = []
     for idx in sorted(bdata.owners):
         if not bdata.map[idx]:
             continue
-        pfn, name = bdata.node_min_pfn + idx, " + ".join(bdata.owners[idx])
+        pfn, name = bdata.node_min_pfn + idx, " + ".join(dict.fromkeys(bdata.owners[idx]))
         if out and out[-1].end == pfn and out[-1].name == name:
             out[-1] = Range(out[-1].start, pfn + 1, name)
         else:

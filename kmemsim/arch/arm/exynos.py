@@ -67,7 +67,7 @@ DTB_BYTES = 17470                        # the in-tree SMDK5420 DTB's totalsize 
 EARLY_ALLOCS = (
     (2, 2, "vectors page pair"),                             # devicemaps_init
     (1, 1, "L2 page table: vectors/fixmap"),                 # create_mapping(0xffff0000)
-    (1, 1, "static_vm records"),                             # first iotable_init; the others pack in
+    (1, 1, "static_vm records"),             # first iotable_init(); later records pack in
     (1, 1, "L2 page table: chipid/CMU/PMU I/O"),             # exynos_init_io, exynos5_map_io
     (1, 1, "L2 page table: SYS I/O"),
     (1, 1, "L2 page table: TIMER I/O"),
@@ -82,6 +82,8 @@ WAITQUEUE_BYTES = 24                     # sizeof(wait_queue_head_t), DEBUG_SPIN
 PAGES_PER_WAITQUEUE = 256
 RESOURCE_BYTES = 28                      # struct resource, 32-bit
 UNFLATTENED_DT_BYTES = 33485             # ~32.7 KiB, fdt.c sizing of the DTB (§5 #17) [est]
+DT_ALIAS_STEMS = ("pinctrl",) * 5 + ("i2c",) * 4      # exynos5420.dtsi /aliases
+ALIAS_PROP_BYTES = 20                    # struct alias_prop, 32-bit, without its stem
 BOOTARGS = "console=ttySAC2,115200 init=/linuxrc"   # SMDK5420 bootargs (§2 CMDLINE)
 PERCPU_STATIC = 7424                     # __per_cpu_end - __per_cpu_start, gcc-12 build [est]
 PERCPU_MODULE_RESERVE = 8 * KiB
@@ -142,7 +144,7 @@ def arndale_machine(cpus: int = NR_CPUS) -> Machine:
     stext, init_lo = _pa(_STEXT) >> PAGE_SHIFT, _pfn_up(_pa(INIT_BEGIN))
     init_hi, end = _pa(INIT_END) >> PAGE_SHIFT, _pfn_up(_pa(_END))
     memblock_reserve(mb, stext, init_lo, "kernel text and rodata (estimate)")
-    memblock_reserve(mb, init_lo, init_hi, "unused kernel (estimate)", "free_initmem",
+    memblock_reserve(mb, init_lo, init_hi, "unused kernel", "free_initmem",
                      PAGE_OFFSET - PHYS_OFFSET)
     memblock_reserve(mb, init_hi, end, "kernel data and bss (estimate)")
     # arm_mm_memblock_reserve(): the initial page directory, 16 KiB below the kernel
@@ -198,9 +200,11 @@ def arndale_machine(cpus: int = NR_CPUS) -> Machine:
     # setup_arch(): request_standard_resources(), unflatten_device_tree()
     alloc(RESOURCE_BYTES, "RAM resource")
     alloc(UNFLATTENED_DT_BYTES + 4, "unflattened DT (estimate)", 4)
-    # start_kernel(): setup_command_line() (saved and static copies)
-    alloc(len(BOOTARGS) + 1, "saved_command_line")
-    alloc(len(BOOTARGS) + 1, "static_command_line")
+    for stem in DT_ALIAS_STEMS:                          # of_alias_scan(): one alias_prop each
+        alloc(ALIAS_PROP_BYTES + len(stem) + 1, "DT aliases", 4)
+    # start_kernel(): setup_command_line(), three copies of the command line
+    for name in ("saved_command_line", "initcall_command_line", "static_command_line"):
+        alloc(len(BOOTARGS) + 1, name)
     # setup_per_cpu_areas() -> pcpu_embed_first_chunk(): alloc info, areas, one group of
     # ``cpus`` units, each unit's unused tail freed, then pcpu_setup_first_chunk()'s tables;
     # the alloc info and areas pages are freed at the end
@@ -250,7 +254,7 @@ def arndale_machine(cpus: int = NR_CPUS) -> Machine:
         # holes and a MAX_ORDER-aligned zone boundary the two give identical numbers here.
         memory_model="sparsemem",
         numa=False, cma=False, memory_isolation=False, thp=False, dma_reserve=0,
-        highmem_freeing="page_by_page", bootmem="bootmem",
+        bootmem="bootmem",
         bootmem_bitmap=Range(bitmap.start, bitmap.end),
         sources={
             "notes": "docs/arndale-notes.md (3.13.11 tree f015ce07, exynos_defconfig)",
