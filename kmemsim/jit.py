@@ -34,6 +34,7 @@ KERNEL_MODULES = (
     "kmemsim.mm.mmzone",
     "kmemsim.mm.pageblock_flags",
     "kmemsim.mm.gfp",
+    "kmemsim.mm.vmstat",
     "kmemsim.mm.page_alloc",
     "kmemsim.mm.interim",
     "kmemsim.sim.batch",

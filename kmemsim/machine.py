@@ -117,6 +117,7 @@ class Machine:
     cma: bool = False                        # CONFIG_CMA
     memory_isolation: bool = False           # CONFIG_MEMORY_ISOLATION
     thp: bool = False                        # CONFIG_TRANSPARENT_HUGEPAGE, "always"
+    hugetlb: bool = False                    # CONFIG_HUGETLB_PAGE
     dma_reserve: int = 0                     # pages, set_dma_reserve() (x86: below 16 MiB)
     bootmem: str = "nobootmem"               # nobootmem (memblock) | bootmem (mm/bootmem.c bitmap)
     bootmem_bitmap: Range | None = None      # pages of the bootmem bitmap, freed after its walk
@@ -249,7 +250,7 @@ def _typed(data: dict, key: str, kind, default, origin: str):
 
 
 _TOP_KEYS = {"name", "description", "arch", "cpus", "hz", "pageblock_order", "memory_model",
-             "numa", "cma", "memory_isolation", "thp", "dma_reserve",
+             "numa", "cma", "memory_isolation", "thp", "hugetlb", "dma_reserve",
              "bootmem", "bootmem_bitmap",
              "node", "sources"}
 
@@ -321,6 +322,7 @@ def machine_from_dict(data: dict, origin: str) -> Machine:
         memory_model=t("memory_model", str, "flatmem"),
         numa=t("numa", bool, len(nodes) > 1), cma=t("cma", bool, False),
         memory_isolation=t("memory_isolation", bool, False), thp=t("thp", bool, False),
+        hugetlb=t("hugetlb", bool, False),
         dma_reserve=t("dma_reserve", int, 0),
         bootmem=t("bootmem", str, "nobootmem"),
         bootmem_bitmap=(_pfn_range(data["bootmem_bitmap"], f"{origin}: bootmem_bitmap")
@@ -356,7 +358,8 @@ def dump_toml(m: Machine) -> str:
              f"pageblock_order = {m.pageblock_order}", f'memory_model = "{m.memory_model}"',
              f"numa = {str(m.numa).lower()}", f"cma = {str(m.cma).lower()}",
              f"memory_isolation = {str(m.memory_isolation).lower()}",
-             f"thp = {str(m.thp).lower()}", f"dma_reserve = {m.dma_reserve}",
+             f"thp = {str(m.thp).lower()}", f"hugetlb = {str(m.hugetlb).lower()}",
+             f"dma_reserve = {m.dma_reserve}",
              f'bootmem = "{m.bootmem}"']
     if m.bootmem_bitmap is not None:
         lines.append(f"bootmem_bitmap = {{ start = {_addr(m.bootmem_bitmap.start)}, "

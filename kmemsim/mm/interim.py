@@ -8,8 +8,8 @@ prep_new_page gives it its reference.  No watermark is checked, no per-CPU list 
 """
 
 from kmemsim.jit import kernel
-from kmemsim.mm.page_alloc import __mod_zone_freepage_state, __rmqueue, get_pageblock_migratetype, \
-    prep_new_page
+from kmemsim.mm.page_alloc import __rmqueue, get_pageblock_migratetype, prep_new_page
+from kmemsim.mm.vmstat import __mod_zone_freepage_state
 
 __all__ = ["rmqueue_interim"]
 

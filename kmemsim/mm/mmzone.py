@@ -40,7 +40,7 @@ __all__ = [
     "PAGE_SHIFT", "PAGE_SIZE", "MAX_ORDER", "MAX_ORDER_NR_PAGES", "PAGE_ALLOC_COSTLY_ORDER",
     "MIGRATE_UNMOVABLE", "MIGRATE_RECLAIMABLE", "MIGRATE_MOVABLE", "MIGRATE_PCPTYPES",
     "MIGRATE_RESERVE", "MIGRATE_TYPES_MAX", "ZONE_NAMES", "ZONE_STAT_ITEMS", "NUMA_STAT_ITEMS",
-    "Mem", "free_list", "zone_end_pfn", "zone_spans_pfn", "pfn_valid", "pfn_valid_within",
+    "Mem", "free_list", "pcp_list", "zone_end_pfn", "zone_spans_pfn", "pfn_valid", "pfn_valid_within",
     "page_zone_id", "page_zonenum", "page_to_nid", "populated_zone",
     "is_migrate_cma", "is_migrate_isolate", "migratetype_names", "migrate_types",
 ]
@@ -101,7 +101,19 @@ CFG_SPARSEMEM = 9          # 1: pageblock bits per section (global); 0: per zone
 CFG_HIGHMEM_IDX = 10       # zone index of ZONE_HIGHMEM, or -1
 CFG_MOVABLE_IDX = 11       # zone index of ZONE_MOVABLE
 CFG_NORMAL_IDX = 12        # zone index of ZONE_NORMAL
-NR_CFG = 16
+CFG_CPU = 13               # the current CPU (smp_processor_id()), set by the caller's driver
+CFG_NR_CPUS = 14           # online CPUs (nr_cpu_ids)
+CFG_PCP_LIST_BASE = 15     # index of the first per-CPU list head in lru_next/lru_prev
+CFG_EV_PGALLOC = 16        # vm event number of PGALLOC_<first zone>
+CFG_EV_PGFREE = 17         # vm event number of PGFREE
+CFG_NUMA = 18              # CONFIG_NUMA
+CFG_GFP_ALLOWED_MASK = 19  # gfp_allowed_mask (GFP_BOOT_MASK until boot enables interrupts)
+NR_CFG = 24
+
+# struct per_cpu_pages fields in Mem.pcp[cpu, zone, :]
+PCP_COUNT = 0
+PCP_HIGH = 1
+PCP_BATCH = 2
 
 
 class Mem(NamedTuple):
@@ -130,6 +142,18 @@ class Mem(NamedTuple):
     # policy tables
     fallbacks: np.ndarray         # int8[MIGRATE_TYPES_MAX, 4]
     gfp_zone_table: np.ndarray    # int8[16]: GFP_ZONE_TABLE, -1 for the invalid combinations
+    # more of struct zone
+    lowmem_reserve: np.ndarray    # int64[nr_zone_ids, MAX_NR_ZONES]
+    pages_scanned: np.ndarray     # int64[nr_zone_ids]
+    percpu_drift_mark: np.ndarray # int64[nr_zone_ids]
+    # struct per_cpu_pageset, per CPU and zone
+    pcp: np.ndarray               # int64[nr_cpus, nr_zone_ids, 3]: count, high, batch
+    stat_threshold: np.ndarray    # int8[nr_cpus, nr_zone_ids]
+    vm_stat_diff: np.ndarray      # int8[nr_cpus, nr_zone_ids, NR_VM_ZONE_STAT_ITEMS]
+    vm_events: np.ndarray         # int64[nr_cpus, NR_VM_EVENT_ITEMS]
+    cpu_to_node: np.ndarray       # int64[nr_cpus]
+    # node_zonelists[nid][ZONELIST_FALLBACK / ZONELIST_NOFALLBACK]: zone ids, -1 ends each
+    zonelists: np.ndarray         # int64[nr_nodes, 2, nr_zone_ids + 1]
 
 
 def migrate_types(cma: bool, isolation: bool) -> tuple[int, int, int]:
@@ -174,6 +198,13 @@ def fallbacks_table(cma: bool, isolation: bool) -> np.ndarray:
 
 
 # ---- accessors, named as the kernel's helpers --------------------------------------------------
+
+@kernel
+def pcp_list(mem, cpu, zone, migratetype):
+    """Index of the list head ``per_cpu_ptr(zone->pageset, cpu)->pcp.lists[migratetype]``."""
+    return (mem.cfg[CFG_PCP_LIST_BASE]
+            + (cpu * mem.managed_pages.shape[0] + zone) * MIGRATE_PCPTYPES + migratetype)
+
 
 @kernel
 def free_list(mem, zone, order, migratetype):

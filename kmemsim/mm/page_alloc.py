@@ -20,6 +20,7 @@ from kmemsim.mm.mmzone import CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MOBILITY_DI
     is_migrate_cma, is_migrate_isolate, page_to_nid, page_zone_id, pfn_valid, \
     pfn_valid_within, zone_end_pfn, zone_spans_pfn
 from kmemsim.mm.page_flags import PageBuddy, PageReserved, __ClearPageBuddy, __SetPageBuddy
+from kmemsim.mm.vmstat import __mod_zone_freepage_state, __mod_zone_page_state
 from kmemsim.mm.pageblock_flags import PB_migrate, PB_migrate_end, get_pageblock_flags_group, \
     set_pageblock_flags_group
 
@@ -29,7 +30,7 @@ __all__ = [
     "expand", "__rmqueue_smallest", "move_freepages", "move_freepages_block",
     "change_pageblock_range", "try_to_steal_freepages", "__rmqueue_fallback", "__rmqueue",
     "get_pageblock_migratetype", "set_pageblock_migratetype", "get_freepage_migratetype",
-    "set_freepage_migratetype", "__mod_zone_page_state", "__mod_zone_freepage_state",
+    "set_freepage_migratetype",
     "prep_new_page", "put_page_testzero", "pageblock_is_reserved", "setup_zone_migrate_reserve",
     "__free_reserved_page", "free_reserved_page", "init_cma_reserved_pageblock",
 ]
@@ -83,23 +84,6 @@ def get_freepage_migratetype(mem, page):
 def set_freepage_migratetype(mem, page, migratetype):
     """Kernel: include/linux/mm.h set_freepage_migratetype() (page->index)."""
     mem.index[page] = migratetype
-
-
-@kernel
-def __mod_zone_page_state(mem, zone, item, delta):
-    """Kernel: mm/vmstat.c __mod_zone_page_state().
-
-    Simplified until the per-CPU counters arrive (fast-path issue): the zone counter is
-    updated at once, as if every per-CPU threshold were 0."""
-    mem.vm_stat[zone, item] += delta
-
-
-@kernel
-def __mod_zone_freepage_state(mem, zone, nr_pages, migratetype):
-    """Kernel: include/linux/vmstat.h __mod_zone_freepage_state()."""
-    __mod_zone_page_state(mem, zone, NR_FREE_PAGES, nr_pages)
-    if is_migrate_cma(mem, migratetype):
-        __mod_zone_page_state(mem, zone, NR_FREE_CMA_PAGES, nr_pages)
 
 
 # ---- freeing ---------------------------------------------------------------------------------

@@ -19,10 +19,13 @@ import math
 import numpy as np
 
 from kmemsim.mm.memblock import Memblock, for_each_free_mem_range, memblock_add, memblock_reserve
+from kmemsim.mm.gfp import GFP_BOOT_MASK
 from kmemsim.mm.mmzone import (
-    CFG_FREE_LIST_BASE, CFG_HIGHMEM_IDX, CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MIGRATE_ISOLATE,
-    CFG_MIGRATE_TYPES, CFG_MOBILITY_DISABLED, CFG_MOVABLE_IDX, CFG_NORMAL_IDX, CFG_NR_NODES,
-    CFG_NR_PFNS, CFG_PAGEBLOCK_ORDER, CFG_SPARSEMEM, MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE,
+    CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_FREE_LIST_BASE, CFG_GFP_ALLOWED_MASK, CFG_HIGHMEM_IDX,
+    CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MIGRATE_ISOLATE, CFG_MIGRATE_TYPES,
+    CFG_MOBILITY_DISABLED, CFG_MOVABLE_IDX, CFG_NORMAL_IDX, CFG_NR_CPUS, CFG_NR_NODES,
+    CFG_NR_PFNS, CFG_NUMA, CFG_PAGEBLOCK_ORDER, CFG_PCP_LIST_BASE, CFG_SPARSEMEM, MAX_ORDER,
+    MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES,
     NR_ALLOC_BATCH, NR_CFG, NR_VM_ZONE_STAT_ITEMS, PAGE_SHIFT, PAGE_SIZE, PAGES_PER_SECTION,
     WMARK_HIGH, WMARK_LOW, WMARK_MIN, ZONE_NAMES, Mem, fallbacks_table, migrate_types,
 )
@@ -45,7 +48,11 @@ def alloc_mem(machine) -> Mem:
         nr_pfns = -(-nr_pfns // PAGES_PER_SECTION) * PAGES_PER_SECTION
     nz = len(machine.nodes) * machine.max_nr_zones
     migrate_count, mt_cma, mt_isolate = migrate_types(machine.cma, machine.memory_isolation)
-    nr_heads = nz * MAX_ORDER * migrate_count
+    ncpus = machine.cpus
+    nr_free_heads = nz * MAX_ORDER * migrate_count
+    nr_heads = nr_free_heads + ncpus * nz * MIGRATE_PCPTYPES
+    from kmemsim.mm.vmstat import vm_event_names
+    events = vm_event_names(machine)
     cfg = np.zeros(NR_CFG, dtype=np.int64)
     zt = machine.zone_types
     cfg[CFG_NR_PFNS] = nr_pfns
@@ -60,6 +67,12 @@ def alloc_mem(machine) -> Mem:
     cfg[CFG_HIGHMEM_IDX] = zt.index("HighMem") if "HighMem" in zt else -1
     cfg[CFG_MOVABLE_IDX] = zt.index("Movable")
     cfg[CFG_NORMAL_IDX] = zt.index("Normal")
+    cfg[CFG_NR_CPUS] = ncpus
+    cfg[CFG_PCP_LIST_BASE] = nr_pfns + nr_free_heads
+    cfg[CFG_EV_PGALLOC] = events.index("pgalloc" + {"DMA": "_dma", "Normal": "_normal"}[zt[0]])
+    cfg[CFG_EV_PGFREE] = events.index("pgfree")
+    cfg[CFG_NUMA] = machine.numa
+    cfg[CFG_GFP_ALLOWED_MASK] = GFP_BOOT_MASK
     links = np.full(nr_pfns + nr_heads, -1, dtype=np.int32)
     heads = np.arange(nr_pfns, nr_pfns + nr_heads, dtype=np.int32)
     lru_next, lru_prev = links, links.copy()
@@ -85,6 +98,15 @@ def alloc_mem(machine) -> Mem:
         vm_stat=np.zeros((nz, NR_VM_ZONE_STAT_ITEMS), dtype=np.int64),
         fallbacks=fallbacks_table(machine.cma, machine.memory_isolation),
         gfp_zone_table=build_gfp_zone_table({name: i for i, name in enumerate(zt)}),
+        lowmem_reserve=np.zeros((nz, len(zt)), dtype=np.int64),
+        pages_scanned=np.zeros(nz, dtype=np.int64),
+        percpu_drift_mark=np.zeros(nz, dtype=np.int64),
+        pcp=np.zeros((ncpus, nz, 3), dtype=np.int64),
+        stat_threshold=np.zeros((ncpus, nz), dtype=np.int8),
+        vm_stat_diff=np.zeros((ncpus, nz, NR_VM_ZONE_STAT_ITEMS), dtype=np.int8),
+        vm_events=np.zeros((ncpus, len(events)), dtype=np.int64),
+        cpu_to_node=np.array([cpu % len(machine.nodes) for cpu in range(ncpus)], dtype=np.int64),
+        zonelists=np.full((len(machine.nodes), 2, nz + 1), -1, dtype=np.int64),
     )
 
 

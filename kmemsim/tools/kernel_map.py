@@ -36,7 +36,7 @@ def entries() -> list[tuple[str, str, str, str]]:
 
 
 # Registered functions that are kmemsim's own, not the kernel's (each says so in its docstring)
-KMEMSIM_OWN = {"free_list", "pageblock_order", "pageblock_nr_pages", "rmqueue_interim",
+KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages", "rmqueue_interim",
                "replay_buddy_events"}
 
 

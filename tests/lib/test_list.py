@@ -4,22 +4,16 @@ import numpy as np
 import pytest
 
 from kmemsim import jit
-from kmemsim.mm.mmzone import Mem
+import kmemsim
 
 
 def make_mem(n_entries=8, n_heads=1):
+    """A Mem whose link arrays hold ``n_entries`` entries and ``n_heads`` heads (the other
+    arrays come from a booted tiny machine and are not used)."""
+    mem = kmemsim.boot("tiny", stop_after="free_area_init_nodes").mem
     links = n_entries + n_heads
-    z = np.zeros(1, dtype=np.int64)
-    mem = Mem(cfg=np.zeros(16, np.int64), flags=np.zeros(n_entries, np.uint32),
-              private=np.zeros(n_entries, np.uint8), index=np.zeros(n_entries, np.int8),
-              count=np.zeros(n_entries, np.int16),
-              lru_next=np.full(links, -1, np.int32), lru_prev=np.full(links, -1, np.int32),
-              pageblock_flags=np.zeros(1, np.uint8), zone_start_pfn=z, spanned_pages=z,
-              present_pages=z, managed_pages=z, zone_pb_start=z, zone_pb_base=z,
-              watermark=np.zeros((1, 3), np.int64), nr_free=np.zeros((1, 11), np.int64),
-              vm_stat=np.zeros((1, 35), np.int64), fallbacks=np.zeros((6, 4), np.int8),
-              gfp_zone_table=np.zeros(16, np.int8))
-    return mem
+    return mem._replace(lru_next=np.full(links, -1, np.int32),
+                        lru_prev=np.full(links, -1, np.int32))
 
 
 def walk(mem, head):

@@ -180,7 +180,7 @@ def x86_64_machine(ram: int, cpus: int = 1, nodes: int = 1, name: str = "x86_64"
                      + ", Linux 3.13.11 x86_64_defconfig + THP/compaction/hugetlb"),
         arch="x86_64", nodes=machine_nodes, cpus=cpus, hz=1000, pageblock_order=9,
         memory_model="sparsemem", numa=True, cma=bool(cma), memory_isolation=False,
-        thp=True, dma_reserve=dma_present - dma_free,
+        thp=True, hugetlb=True, dma_reserve=dma_present - dma_free,
         sources={
             "zones": "qemu pc e820 map; 3.13 x86 zone limits (16 MiB, 4 GiB); real-3.13/*/zoneinfo",
             "config": "real-3.13/config-mm.txt: NUMA, DMA, DMA32, HUGETLB_PAGE, THP always, "
