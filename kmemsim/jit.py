@@ -36,7 +36,9 @@ KERNEL_MODULES = (
     "kmemsim.mm.gfp",
     "kmemsim.mm.vmstat",
     "kmemsim.mm.page_alloc",
-    "kmemsim.mm.interim",
+    "kmemsim.mm.page_alloc_pcp",
+    "kmemsim.mm.page_alloc_fastpath",
+    "kmemsim.sim.buddy_core",
     "kmemsim.sim.batch",
 )
 

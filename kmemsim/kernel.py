@@ -16,7 +16,7 @@ from kmemsim import jit
 from kmemsim.errors import KmemsimError
 from kmemsim.machine import Machine
 from kmemsim.mm import gfp as gfpmod
-from kmemsim.mm.mmzone import MAX_ORDER, Mem, migratetype_names
+from kmemsim.mm.mmzone import CFG_CPU, CFG_GFP_ALLOWED_MASK, MAX_ORDER, Mem, migratetype_names
 
 __all__ = ["Kernel", "Allocation", "BOOT_STAGES", "boot"]
 
@@ -49,6 +49,12 @@ class Kernel:
         self.dmesg: list[str] = []
         self.min_free_kbytes = 1024
         self.user_min_free_kbytes = 0
+        self.percpu_pagelist_fraction = 0
+        from kmemsim.mm.page_alloc_init import default_lowmem_reserve_ratio
+        self.lowmem_reserve_ratio = default_lowmem_reserve_ratio(machine)
+        self.totalreserve_pages = 0
+        self.policy_zone = 0
+        self.zonelist_order = "Zone"
         self.totalram_pages = 0
         self.stages_done: list[str] = []
         self.live: dict[str, Allocation] = {}
@@ -83,12 +89,12 @@ class Kernel:
         return -1
 
     # ---- operations --------------------------------------------------------------------------
-    def alloc(self, order: int, gfp: int | str = "GFP_KERNEL", id: str | None = None,
-              nid: int = 0) -> Allocation | None:
-        """Allocate a 2^order block; None when the allocator has none to give.
+    def _set_cpu(self, cpu: int) -> None:
+        if not isinstance(cpu, (int, np.integer)) or not 0 <= cpu < self.machine.cpus:
+            raise KmemsimError(f"cpu {cpu!r} does not exist: use 0..{self.machine.cpus - 1}")
+        self.mem.cfg[CFG_CPU] = cpu
 
-        Until the fast-path issue lands this takes the block straight from __rmqueue on the
-        highest populated zone that gfp_zone() allows (see kmemsim.mm.interim)."""
+    def _check_request(self, order, gfp, id) -> tuple[int, str]:
         gfp_mask = gfpmod.parse_gfp(gfp) if isinstance(gfp, str) else int(gfp)
         if not isinstance(order, (int, np.integer)) or not 0 <= order < MAX_ORDER:
             raise KmemsimError(f"order {order!r} is impossible: use 0..{MAX_ORDER - 1}")
@@ -97,32 +103,86 @@ class Kernel:
             self._next_id += 1
         if id in self.live:
             raise KmemsimError(f"id {id!r} is still allocated: free it first or use a new id")
-        if not 0 <= nid < len(self.machine.nodes):
-            raise KmemsimError(f"node {nid} does not exist: use 0..{len(self.machine.nodes) - 1}")
-        zone = self.preferred_zone(gfp_mask, nid)
-        migratetype = int(gfpmod.allocflags_to_migratetype(self.mem, gfp_mask))
-        if zone < 0:
-            return None
-        pfn = int(self.fn.rmqueue_interim(self.mem, zone, order, migratetype, gfp_mask))
-        if pfn < 0:
-            return None
+        if int(gfpmod.gfp_zone(self.mem, gfp_mask)) < 0:
+            raise KmemsimError(f"GFP mask {gfpmod.format_gfp(gfp_mask)} combines zone modifiers "
+                               "that gfp_zone() rejects (GFP_ZONE_BAD)")
+        return gfp_mask, id
+
+    def _check_node(self, node) -> None:
+        if node is not None and not 0 <= node < len(self.machine.nodes):
+            raise KmemsimError(f"node {node} does not exist: use 0..{len(self.machine.nodes) - 1}")
+
+    def _record(self, id, pfn, order, gfp_mask) -> Allocation:
         names = migratetype_names(self.machine.cma, self.machine.memory_isolation)
+        migratetype = int(gfpmod.allocflags_to_migratetype(self.mem, gfp_mask))
+        zone = int(self.fn.page_zone_id(self.mem, pfn))
         a = Allocation(id, pfn, order, self.zone_name(zone), names[migratetype], gfp_mask)
         self.live[id] = a
         self.freed.discard(id)
         return a
 
-    def free(self, what: str | Allocation) -> None:
-        """Return a block (by id or Allocation) to the allocator (__free_pages)."""
+    def _take(self, what) -> Allocation:
         id = what.id if isinstance(what, Allocation) else str(what)
         a = self.live.get(id)
         if a is None:
             if id in self.freed:
                 raise KmemsimError(f"double free of {id!r}: it was already freed")
             raise KmemsimError(f"free of unknown id {id!r}: no allocation has that id")
+        return a
+
+    def _forget(self, a: Allocation) -> None:
+        del self.live[a.id]
+        self.freed.add(a.id)
+
+    def alloc(self, order: int, gfp: int | str = "GFP_KERNEL", id: str | None = None,
+              cpu: int = 0, node: int | None = None) -> Allocation | None:
+        """Allocate a 2^order block on CPU ``cpu`` the way 3.13 does (alloc_pages_node ->
+        __alloc_pages_nodemask -> get_page_from_freelist -> buffered_rmqueue); ``node``
+        defaults to the CPU's node.  None when the first pass fails (the slow path arrives
+        with the next issue; the failure is counted)."""
+        gfp_mask, id = self._check_request(order, gfp, id)
+        self._check_node(node)
+        self._set_cpu(cpu)
+        pfn = int(self.fn.alloc_pages_node(self.mem, -1 if node is None else node, gfp_mask,
+                                           order))
+        return None if pfn < 0 else self._record(id, pfn, order, gfp_mask)
+
+    def free(self, what: str | Allocation, cpu: int = 0) -> None:
+        """Return a block (by id or Allocation) on CPU ``cpu`` (__free_pages: order 0 to the
+        CPU's list, higher orders to the buddy lists)."""
+        a = self._take(what)
+        self._set_cpu(cpu)
         getattr(self.fn, "__free_pages")(self.mem, a.pfn, a.order)
-        del self.live[id]
-        self.freed.add(id)
+        self._forget(a)
+
+    def buddy_alloc(self, order: int, gfp: int | str = "GFP_KERNEL", id: str | None = None,
+                    node: int = 0) -> Allocation | None:
+        """The buddy core alone: a block straight from __rmqueue on the highest populated
+        zone of ``node`` that gfp_zone() allows, no watermark, no per-CPU list (see
+        kmemsim.sim.buddy_core).  For experiments on the buddy core and its tests."""
+        gfp_mask, id = self._check_request(order, gfp, id)
+        self._check_node(node)
+        zone = self.preferred_zone(gfp_mask, node)
+        if zone < 0:
+            return None
+        migratetype = int(gfpmod.allocflags_to_migratetype(self.mem, gfp_mask))
+        pfn = int(self.fn.rmqueue_zone_locked(self.mem, zone, order, migratetype, gfp_mask))
+        return None if pfn < 0 else self._record(id, pfn, order, gfp_mask)
+
+    def buddy_free(self, what: str | Allocation) -> None:
+        """The buddy core alone: __free_pages_ok, whatever the order."""
+        a = self._take(what)
+        getattr(self.fn, "__free_pages_ok")(self.mem, a.pfn, a.order)
+        self._forget(a)
+
+    def drain(self, cpu: int | None = None) -> None:
+        """Give the pages on per-CPU lists back to the buddy lists: one CPU (drain_pages) or
+        all of them (drain_all_pages)."""
+        if cpu is None:
+            self.fn.drain_all_pages(self.mem)
+        else:
+            self._set_cpu(cpu)
+            self.fn.drain_pages(self.mem, cpu)
 
     def show(self, name: str) -> str:
         """The text of a /proc file: buddyinfo, pagetypeinfo (more with later issues)."""
@@ -175,6 +235,17 @@ def _freeing_stage(stage: str) -> Callable[[Kernel], None]:
     return run
 
 
+def _stage_setup_per_cpu_pageset(k: Kernel) -> None:
+    from kmemsim.mm.page_alloc_init import setup_per_cpu_pageset
+    setup_per_cpu_pageset(k)
+
+
+def _stage_kernel_init_freeable(k: Kernel) -> None:
+    """init/main.c kernel_init_freeable(): the scheduler is up, blocking allocations are
+    allowed: gfp_allowed_mask = __GFP_BITS_MASK."""
+    k.mem.cfg[CFG_GFP_ALLOWED_MASK] = gfpmod.__GFP_BITS_MASK
+
+
 def _stage_cma(k: Kernel) -> None:
     from kmemsim.mm.page_alloc_init import cma_init_reserved_areas
     cma_init_reserved_areas(k)
@@ -196,7 +267,9 @@ BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [
     ("free_area_init_nodes", _stage_free_area_init),       # setup_arch → paging_init
     ("build_all_zonelists", _stage_build_all_zonelists),
     ("mem_init", _stage_mem_init),                          # mm_init: free_all_bootmem
+    ("setup_per_cpu_pageset", _stage_setup_per_cpu_pageset),
     ("check_bugs", _freeing_stage("check_bugs")),           # x86: SMP alternatives freed
+    ("kernel_init_freeable", _stage_kernel_init_freeable),  # gfp_allowed_mask: all bits
     ("cma_init_reserved_areas", _stage_cma),                # core_initcall: CMA pageblocks
     ("populate_rootfs", _freeing_stage("populate_rootfs")), # rootfs_initcall: initrd freed
     ("init_per_zone_wmark_min", _stage_init_per_zone_wmark_min),   # module_init

@@ -14,7 +14,7 @@ from kmemsim.mm.mmzone import MAX_ORDER, NR_FREE_PAGES, free_list, migratetype_n
 from kmemsim.mm.page_flags import PG_BUDDY_MASK, PG_RESERVED_MASK, PG_VALID_MASK, ZONEID_PGSHIFT
 
 __all__ = ["validate_free_lists", "validate_no_free_buddies", "validate_counters",
-           "validate_page_accounting", "validate_all", "free_blocks"]
+           "validate_page_accounting", "validate_all", "free_blocks", "pcp_pages"]
 
 
 def _zones(k):
@@ -84,6 +84,44 @@ def validate_free_lists(k) -> dict[int, dict[int, tuple[int, int]]]:
     return all_blocks
 
 
+def pcp_pages(k) -> dict[int, tuple[int, int, int]]:
+    """Every page on a per-CPU list: pfn -> (cpu, zone, list).  Checks the links, that each
+    list's pages lie in its zone and are not PageBuddy, and that each pageset's count is the
+    length of its three lists."""
+    from kmemsim.mm.mmzone import MIGRATE_PCPTYPES, PCP_COUNT, pcp_list
+    mem = k.mem
+    nr_pfns = int(mem.cfg[0])
+    pages: dict[int, tuple[int, int, int]] = {}
+    for cpu in range(mem.pcp.shape[0]):
+        for zone in _zones(k):
+            n = 0
+            for mt in range(MIGRATE_PCPTYPES):
+                head = int(pcp_list(mem, cpu, zone, mt))
+                prev, entry = head, int(mem.lru_next[head])
+                where = f"cpu {cpu} {k.zone_name(zone)} pcp list {mt}"
+                while entry != head:
+                    if not 0 <= entry < nr_pfns:
+                        raise ValidationError(f"{where}: link to {entry}, which is not a pfn")
+                    if int(mem.lru_prev[entry]) != prev:
+                        raise ValidationError(f"{where}: pfn {entry}'s prev link is "
+                                              f"{int(mem.lru_prev[entry])}, not {prev}")
+                    if int(mem.flags[entry]) >> ZONEID_PGSHIFT != zone:
+                        raise ValidationError(f"{where}: pfn {entry} belongs to another zone")
+                    if int(mem.flags[entry]) & PG_BUDDY_MASK:
+                        raise ValidationError(f"{where}: pfn {entry} is marked PageBuddy")
+                    pages[entry] = (cpu, zone, mt)
+                    prev, entry = entry, int(mem.lru_next[entry])
+                    n += 1
+                if int(mem.lru_prev[head]) != prev:
+                    raise ValidationError(f"{where}: head's prev link does not point at the "
+                                          "last entry")
+            if n != int(mem.pcp[cpu, zone, PCP_COUNT]):
+                raise ValidationError(f"cpu {cpu} {k.zone_name(zone)}: pcp count is "
+                                      f"{int(mem.pcp[cpu, zone, PCP_COUNT])} but its lists hold "
+                                      f"{n} pages")
+    return pages
+
+
 def validate_no_free_buddies(k, all_blocks=None) -> None:
     """No two free buddies of the same order coexist (they would have merged)."""
     if all_blocks is None:
@@ -114,17 +152,26 @@ def validate_counters(k, all_blocks=None) -> None:
                                       f"{int(mem.nr_free[zone, order])} but its lists hold "
                                       f"{per_order[order]} blocks")
         pages = sum(1 << o for o, _ in blocks.values())
-        if pages != int(mem.vm_stat[zone, NR_FREE_PAGES]):
-            raise ValidationError(f"{k.zone_name(zone)} NR_FREE_PAGES is "
-                                  f"{int(mem.vm_stat[zone, NR_FREE_PAGES])} but its lists hold "
-                                  f"{pages} pages")
+        # the zone value plus every CPU's delta (zone_page_state_snapshot, unclamped)
+        counted = int(mem.vm_stat[zone, NR_FREE_PAGES]) + \
+            int(mem.vm_stat_diff[:, zone, NR_FREE_PAGES].astype(np.int64).sum())
+        if pages != counted:
+            raise ValidationError(f"{k.zone_name(zone)} NR_FREE_PAGES is {counted} but its "
+                                  f"lists hold {pages} pages")
 
 
-def validate_page_accounting(k, all_blocks=None) -> None:
-    """allocated + free + reserved = the valid pages each zone spans."""
+def validate_page_accounting(k, all_blocks=None, on_pcp=None) -> None:
+    """allocated + free + on per-CPU lists + reserved = the valid pages each zone spans."""
     mem = k.mem
     if all_blocks is None:
         all_blocks = validate_free_lists(k)
+    if on_pcp is None:
+        on_pcp = pcp_pages(k)
+    pcp_count: dict[int, int] = {}
+    for pfn, (cpu, zone, mt) in on_pcp.items():
+        if pfn in all_blocks.get(zone, {}):
+            raise ValidationError(f"pfn {pfn} is both on a free list and on cpu {cpu}'s list")
+        pcp_count[zone] = pcp_count.get(zone, 0) + 1
     allocated: dict[int, int] = {}
     for a in k.live.values():
         zone = int(mem.flags[a.pfn]) >> ZONEID_PGSHIFT
@@ -137,9 +184,11 @@ def validate_page_accounting(k, all_blocks=None) -> None:
         reserved = int(np.count_nonzero(((flags & PG_RESERVED_MASK) != 0) & mine))
         free = sum(1 << o for o, _ in blocks.values())
         used = allocated.get(zone, 0)
-        if used + free + reserved != valid:
+        cached = pcp_count.get(zone, 0)
+        if used + free + cached + reserved != valid:
             raise ValidationError(f"{k.zone_name(zone)}: {used} allocated + {free} free + "
-                                  f"{reserved} reserved pages != {valid} valid pages spanned")
+                                  f"{cached} on per-CPU lists + {reserved} reserved pages != "
+                                  f"{valid} valid pages spanned")
 
 
 def validate_all(k) -> None:
@@ -147,4 +196,4 @@ def validate_all(k) -> None:
     blocks = validate_free_lists(k)
     validate_no_free_buddies(k, blocks)
     validate_counters(k, blocks)
-    validate_page_accounting(k, blocks)
+    validate_page_accounting(k, blocks, pcp_pages(k))

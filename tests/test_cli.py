@@ -65,7 +65,7 @@ def test_boot_x86_64_1g_buddyinfo_only(capsys):
         "# /proc/buddyinfo\n"
         "Node 0, zone      DMA      1      0      0      1      2      1      1      0      1"
         "      1      3 \n"
-        "Node 0, zone    DMA32      4      3      7      4      6      3      7      4      2"
+        "Node 0, zone    DMA32      3      4      5      3      4      3      5      4      2"
         "      0    244 \n")
 
 

@@ -64,6 +64,12 @@ op = st.one_of(alloc_op, alloc_op, free_op)      # two allocations to a free: zo
 MIN_OPS = {"tiny": 30, "x86_64-64M": 150}
 
 
+
+def free_pages_now(k, zone):
+    """NR_FREE_PAGES with every CPU's pending delta (zone_page_state_snapshot, unclamped)."""
+    return (int(k.mem.vm_stat[zone, NR_FREE_PAGES])
+            + int(k.mem.vm_stat_diff[:, zone, NR_FREE_PAGES].astype("int64").sum()))
+
 def ops(machine):
     return st.lists(op, min_size=MIN_OPS[machine], max_size=MIN_OPS[machine] + 250)
 
@@ -192,7 +198,7 @@ def run_ops(machine: str, mode: str, sequence) -> None:
     k.check()
     boot_buddyinfo = k.show("buddyinfo")
     boot_pagetypeinfo = k.show("pagetypeinfo")
-    boot_free = k.mem.vm_stat[:, NR_FREE_PAGES].copy()
+    boot_free = [free_pages_now(k, z) for z in range(k.mem.vm_stat.shape[0])]
     owner = np.full(k.mem.flags.shape[0], -1, dtype=np.int64)   # 1: the pfn is in a live block
     live = []
     for step in sequence:
@@ -201,16 +207,16 @@ def run_ops(machine: str, mode: str, sequence) -> None:
             zone = zone_of(k, zone_for[gfp])
             assert k.preferred_zone(parse_gfp(gfp)) == zone
             mt = names.index(GFPS[gfp])
-            free_before = int(k.mem.vm_stat[zone, NR_FREE_PAGES])
+            free_before = free_pages_now(k, zone)
             can = int(k.mem.nr_free[zone, order:].sum()) > 0
             predicted = predict_rmqueue(k.mem, zone, order, mt)
             pageblocks_before = k.mem.pageblock_flags.copy()
-            a = k.alloc(order, gfp)
+            a = k.buddy_alloc(order, gfp)
             if a is None:
                 note("an allocation failed")
                 assert not can, f"order-{order} {gfp} failed with a free block of that order"
                 assert predicted is None
-                assert int(k.mem.vm_stat[zone, NR_FREE_PAGES]) == free_before
+                assert free_pages_now(k, zone) == free_before
                 assert np.array_equal(k.mem.pageblock_flags, pageblocks_before)
             else:
                 assert can and predicted is not None
@@ -228,28 +234,28 @@ def run_ops(machine: str, mode: str, sequence) -> None:
                 assert (owner[span] == -1).all(), "block overlaps a live block"
                 assert not (k.mem.flags[span] & PG_RESERVED_MASK).any()
                 assert int(k.mem.count[a.pfn]) == 1
-                assert int(k.mem.vm_stat[zone, NR_FREE_PAGES]) == free_before - (1 << order)
+                assert free_pages_now(k, zone) == free_before - (1 << order)
                 owner[span] = 1
                 live.append(a)
         elif live:
             a = live.pop(step[1] % len(live))
             zone = zone_of(k, a.zone)
-            free_before = int(k.mem.vm_stat[zone, NR_FREE_PAGES])
+            free_before = free_pages_now(k, zone)
             predicted = predict_free(k.mem, zone, a.pfn, a.order)
             migratetype = int(get_pageblock_migratetype(k.mem, a.pfn))
-            k.free(a)
+            k.buddy_free(a)
             check_free(k, zone, migratetype, predicted)
             owner[a.pfn:a.pfn + (1 << a.order)] = -1
-            assert int(k.mem.vm_stat[zone, NR_FREE_PAGES]) == free_before + (1 << a.order)
+            assert free_pages_now(k, zone) == free_before + (1 << a.order)
         k.check()
     for a in live:
-        k.free(a)
+        k.buddy_free(a)
         k.check()
     assert k.live == {}
     if k.show("pagetypeinfo") != boot_pagetypeinfo:
         note("a pageblock changed owner")
     assert k.show("buddyinfo") == boot_buddyinfo
-    assert (k.mem.vm_stat[:, NR_FREE_PAGES] == boot_free).all()
+    assert [free_pages_now(k, z) for z in range(k.mem.vm_stat.shape[0])] == boot_free
 
 
 @pytest.mark.parametrize("machine", sorted(MACHINES))
@@ -271,11 +277,11 @@ def test_fill_tiny_until_order0_fails():
     k = kmemsim.boot("tiny")
     zone = k.zone_id(0, "Normal")
     boot_buddyinfo = k.show("buddyinfo")
-    boot_free = int(k.mem.vm_stat[zone, NR_FREE_PAGES])
+    boot_free = free_pages_now(k, zone)
     assert boot_free == 1984          # 2048 pages minus the 64-page kernel image
     pfns = []
     while True:
-        a = k.alloc(0, "GFP_KERNEL")
+        a = k.buddy_alloc(0, "GFP_KERNEL")
         if a is None:
             break
         pfns.append(a.pfn)
@@ -291,13 +297,13 @@ def test_fill_tiny_until_order0_fails():
     assert pfns[:3] == [1024, 1025, 1026]
     assert sorted(pfns[:-256]) == list(range(320, 2048))
     assert pfns[-256:] == list(range(256))
-    assert int(k.mem.vm_stat[zone, NR_FREE_PAGES]) == 0
+    assert free_pages_now(k, zone) == 0
     assert k.mem.nr_free[zone].tolist() == [0] * MAX_ORDER
     # and nothing of any order or type is left
     for gfp in GFPS:
-        assert k.alloc(0, gfp) is None
+        assert k.buddy_alloc(0, gfp) is None
     for a in list(k.live.values()):
-        k.free(a)
+        k.buddy_free(a)
     k.check()
     assert k.show("buddyinfo") == boot_buddyinfo
-    assert int(k.mem.vm_stat[zone, NR_FREE_PAGES]) == boot_free
+    assert free_pages_now(k, zone) == boot_free

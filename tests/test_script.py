@@ -148,8 +148,12 @@ def test_show_pagetypeinfo_after_a_steal():
 def test_x86_64_1g_allocs_exact():
     # After boot every DMA32 block is on a Movable list (243 of order 10) or Reserve.  The
     # head of the Movable order-10 list is the block freed last at boot, the highest: 256000.
-    # a: UNMOVABLE order 0 falls back and steals that order-10 block (2 pageblocks change to
-    #    Unmovable); b, c come from its split halves: 256001, then order 3 at 256008.
+    # a: UNMOVABLE order 0 goes through CPU 0's per-CPU list: it is empty, so rmqueue_bulk
+    #    takes a batch of 31 pages; the first __rmqueue falls back and steals that order-10
+    #    block (2 pageblocks change to Unmovable), the next 30 come from its split halves, so
+    #    the list holds 256000..256030 in order: a = 256000, b = 256001.
+    # c: order 3 skips the per-CPU lists: the smallest Unmovable block of order >= 3 left is
+    #    the order-5 block 256032.
     # m: MOVABLE order 9: no Movable order-9 block, so the next order-10 block, 254976, is
     #    split; its upper half 255488 stays free on the Movable order-9 list.
     # d: GFP_DMA takes ZONE_DMA, whose Unmovable order-0 list holds pfn 152.
@@ -163,7 +167,7 @@ def test_x86_64_1g_allocs_exact():
                         "alloc big 10 GFP_KERNEL\ncheck\n")
     assert out == ("a pfn=256000 order=0 zone=DMA32 migratetype=Unmovable\n"
                    "b pfn=256001 order=0 zone=DMA32 migratetype=Unmovable\n"
-                   "c pfn=256008 order=3 zone=DMA32 migratetype=Unmovable\n"
+                   "c pfn=256032 order=3 zone=DMA32 migratetype=Unmovable\n"
                    "m pfn=254976 order=9 zone=DMA32 migratetype=Movable\n"
                    "d pfn=152 order=0 zone=DMA migratetype=Unmovable\n"
                    "r pfn=253952 order=0 zone=DMA32 migratetype=Reclaimable\n"

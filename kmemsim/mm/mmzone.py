@@ -108,6 +108,10 @@ CFG_EV_PGALLOC = 16        # vm event number of PGALLOC_<first zone>
 CFG_EV_PGFREE = 17         # vm event number of PGFREE
 CFG_NUMA = 18              # CONFIG_NUMA
 CFG_GFP_ALLOWED_MASK = 19  # gfp_allowed_mask (GFP_BOOT_MASK until boot enables interrupts)
+CFG_JIFFIES = 20           # simulated time (advances with the slow-path issue's clock)
+CFG_HZ = 21
+CFG_ZONE_RECLAIM_MODE = 22
+CFG_SLOWPATH_NEEDED = 23   # kmemsim's count of first-pass failures (the slow path's issue)
 NR_CFG = 24
 
 # struct per_cpu_pages fields in Mem.pcp[cpu, zone, :]
@@ -154,6 +158,10 @@ class Mem(NamedTuple):
     cpu_to_node: np.ndarray       # int64[nr_cpus]
     # node_zonelists[nid][ZONELIST_FALLBACK / ZONELIST_NOFALLBACK]: zone ids, -1 ends each
     zonelists: np.ndarray         # int64[nr_nodes, 2, nr_zone_ids + 1]
+    zlc_fullzones: np.ndarray     # int8[nr_nodes, nr_zone_ids + 1]: zonelist cache of zonelist 0
+    zlc_last_full_zap: np.ndarray # int64[nr_nodes]
+    reclaim_nodes: np.ndarray     # int8[nr_nodes, nr_nodes]: pgdat->reclaim_nodes
+    inactive_ratio: np.ndarray    # int64[nr_zone_ids]
 
 
 def migrate_types(cma: bool, isolation: bool) -> tuple[int, int, int]:

@@ -13,14 +13,15 @@ import numpy as np
 from kmemsim.jit import kernel
 from kmemsim.lib.list import list_add, list_add_tail, list_del, list_empty, list_first_entry, \
     list_move
-from kmemsim.mm.mmzone import CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MOBILITY_DISABLED, \
-    CFG_PAGEBLOCK_ORDER, \
+from kmemsim.mm.mmzone import CFG_EV_PGFREE, CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, \
+    CFG_MOBILITY_DISABLED, CFG_PAGEBLOCK_ORDER, \
     MAX_ORDER, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_RESERVE, \
     MIGRATE_UNMOVABLE, NR_FREE_CMA_PAGES, NR_FREE_PAGES, WMARK_MIN, free_list, \
     is_migrate_cma, is_migrate_isolate, page_to_nid, page_zone_id, pfn_valid, \
     pfn_valid_within, zone_end_pfn, zone_spans_pfn
-from kmemsim.mm.page_flags import PageBuddy, PageReserved, __ClearPageBuddy, __SetPageBuddy
-from kmemsim.mm.vmstat import __mod_zone_freepage_state, __mod_zone_page_state
+from kmemsim.mm.page_flags import PageBuddy, PageCompound, PageReserved, __ClearPageBuddy, \
+    __SetPageBuddy
+from kmemsim.mm.vmstat import __count_vm_events, __mod_zone_freepage_state, __mod_zone_page_state
 from kmemsim.mm.pageblock_flags import PB_migrate, PB_migrate_end, get_pageblock_flags_group, \
     set_pageblock_flags_group
 
@@ -33,6 +34,8 @@ __all__ = [
     "set_freepage_migratetype",
     "prep_new_page", "put_page_testzero", "pageblock_is_reserved", "setup_zone_migrate_reserve",
     "__free_reserved_page", "free_reserved_page", "init_cma_reserved_pageblock",
+    "compound_order", "prep_compound_page", "destroy_compound_page", "free_pages_prepare",
+    "split_page",
 ]
 
 
@@ -108,12 +111,51 @@ def page_is_buddy(mem, page, buddy, order):
 
 
 @kernel
+def compound_order(mem, page):
+    """Kernel: include/linux/mm.h compound_order(): kept in page[1].lru.prev."""
+    if (mem.flags[page] & PG_HEAD_MASK) == 0:
+        return np.int64(0)
+    return np.int64(mem.lru_prev[page + 1])
+
+
+@kernel
+def prep_compound_page(mem, page, order):
+    """Kernel: mm/page_alloc.c prep_compound_page(): PG_head on the first page, the order in
+    page[1].lru.prev, PG_tail and a zero count on the others (their first_page pointer is
+    implied: kmemsim finds the head by walking back to PG_head)."""
+    mem.lru_prev[page + 1] = order
+    mem.flags[page] |= PG_HEAD_MASK
+    for p in range(page + 1, page + (1 << order)):
+        mem.count[p] = 0
+        mem.flags[p] |= PG_TAIL_MASK
+
+
+@kernel
+def destroy_compound_page(mem, page, order):
+    """Kernel: mm/page_alloc.c destroy_compound_page(): undo prep_compound_page; returns the
+    number of inconsistencies (bad_page() in the kernel)."""
+    bad = 0
+    if compound_order(mem, page) != order:
+        bad += 1
+    mem.flags[page] &= FLAGS_NOT_HEAD
+    for p in range(page + 1, page + (1 << order)):
+        if (mem.flags[p] & PG_TAIL_MASK) == 0:
+            bad += 1
+        mem.flags[p] &= FLAGS_NOT_TAIL
+    mem.lru_prev[page + 1] = -1
+    return bad
+
+
+@kernel
 def __free_one_page(mem, page, zone, order, migratetype):
     """Kernel: mm/page_alloc.c __free_one_page(): merge with free buddies, then queue.
 
     The merged block goes to the head of free_list[migratetype], or to the tail when the buddy
     of the next order up is free (it is likely to merge further soon).  The caller accounts
     NR_FREE_PAGES."""
+    if PageCompound(mem, page):
+        if destroy_compound_page(mem, page, order):
+            return
     page_idx = page & ((1 << MAX_ORDER) - 1)
     buddy_idx = 0
     buddy = page
@@ -155,12 +197,21 @@ def free_one_page(mem, zone, page, order, migratetype):
 
 
 @kernel
+def free_pages_prepare(mem, page, order):
+    """Kernel: mm/page_alloc.c free_pages_prepare(): the checks of a page being freed.
+
+    kmemsim keeps the kernel's bad_page() checks in its validators; the mm_page_free
+    tracepoint arrives with the tracing issue.  Always true."""
+    return True
+
+
+@kernel
 def __free_pages_ok(mem, page, order):
     """Kernel: mm/page_alloc.c __free_pages_ok(): free a block straight to the buddy lists,
-    filed under its pageblock's migratetype.
-
-    free_pages_prepare()'s checks and tracepoint arrive with the tracing issue; PGFREE with the
-    vm events."""
+    filed under its pageblock's migratetype."""
+    if not free_pages_prepare(mem, page, order):
+        return
+    __count_vm_events(mem, mem.cfg[CFG_EV_PGFREE], 1 << order)
     migratetype = get_pageblock_migratetype(mem, page)
     set_freepage_migratetype(mem, page, migratetype)
     free_one_page(mem, page_zone_id(mem, page), page, order, migratetype)
@@ -175,13 +226,13 @@ def put_page_testzero(mem, page):
 
 @kernel
 def __free_pages(mem, page, order):
-    """Kernel: mm/page_alloc.c __free_pages().
-
-    Interim (until the per-CPU lists arrive): order-0 pages go to __free_pages_ok like every
-    other order, instead of free_hot_cold_page().  At boot this is exactly what 3.13 does, since
-    the boot pageset (high 0, batch 1) hands each page straight back to the buddy lists."""
+    """Kernel: mm/page_alloc.c __free_pages(): at the last reference, order 0 goes to this
+    CPU's list (free_hot_cold_page, hot), higher orders to the buddy lists."""
     if put_page_testzero(mem, page):
-        __free_pages_ok(mem, page, order)
+        if order == 0:
+            free_hot_cold_page(mem, page, 0)
+        else:
+            __free_pages_ok(mem, page, order)
 
 
 def _free_pages_bootmem_loop(mem, page, order):
@@ -352,17 +403,35 @@ def __rmqueue(mem, zone, order, migratetype):
 
 
 @kernel
-def prep_new_page(mem, page, order, gfp_flags):
-    """Kernel: mm/page_alloc.c prep_new_page(): the block's head gets its reference.
+def split_page(mem, page, order):
+    """Kernel: mm/page_alloc.c split_page(): a non-compound block becomes 2^order pages
+    that are each freed on their own."""
+    for p in range(page + 1, page + (1 << order)):
+        mem.count[p] = 1
 
-    check_new_page()'s sanity checks live in the validators; __GFP_ZERO has nothing to zero;
-    compound pages (__GFP_COMP) arrive with the fast-path issue."""
+
+@kernel
+def prep_new_page(mem, page, order, gfp_flags):
+    """Kernel: mm/page_alloc.c prep_new_page(): the block's head gets its reference, and a
+    compound page is formed for __GFP_COMP.
+
+    check_new_page()'s sanity checks live in the validators; __GFP_ZERO has nothing to
+    zero in a simulator."""
     mem.private[page] = 0
     mem.count[page] = 1
+    if order > 0 and (gfp_flags & ___GFP_COMP) != 0:
+        prep_compound_page(mem, page, order)
     return 0
 
 
 from kmemsim.mm.page_flags import FLAGS_ALL, PG_RESERVED_MASK  # noqa: E402
+from kmemsim.mm.page_flags import PG_HEAD_MASK, PG_TAIL_MASK  # noqa: E402
+
+from kmemsim.mm.page_alloc_pcp import free_hot_cold_page  # noqa: E402  (it imports this module)
+
+FLAGS_NOT_HEAD = np.uint32(FLAGS_ALL ^ PG_HEAD_MASK)
+FLAGS_NOT_TAIL = np.uint32(FLAGS_ALL ^ PG_TAIL_MASK)
+___GFP_COMP = 0x4000
 
 FLAGS_NOT_RESERVED = np.uint32(FLAGS_ALL ^ PG_RESERVED_MASK)
 

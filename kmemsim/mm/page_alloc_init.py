@@ -24,7 +24,7 @@ from kmemsim.mm.mmzone import (
     CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_FREE_LIST_BASE, CFG_GFP_ALLOWED_MASK, CFG_HIGHMEM_IDX,
     CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MIGRATE_ISOLATE, CFG_MIGRATE_TYPES,
     CFG_MOBILITY_DISABLED, CFG_MOVABLE_IDX, CFG_NORMAL_IDX, CFG_NR_CPUS, CFG_NR_NODES,
-    CFG_NR_PFNS, CFG_NUMA, CFG_PAGEBLOCK_ORDER, CFG_PCP_LIST_BASE, CFG_SPARSEMEM, MAX_ORDER,
+    CFG_HZ, CFG_NR_PFNS, CFG_NUMA, CFG_PAGEBLOCK_ORDER, CFG_PCP_LIST_BASE, CFG_SPARSEMEM, MAX_ORDER,
     MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES,
     NR_ALLOC_BATCH, NR_CFG, NR_VM_ZONE_STAT_ITEMS, PAGE_SHIFT, PAGE_SIZE, PAGES_PER_SECTION,
     WMARK_HIGH, WMARK_LOW, WMARK_MIN, ZONE_NAMES, Mem, fallbacks_table, migrate_types,
@@ -73,6 +73,7 @@ def alloc_mem(machine) -> Mem:
     cfg[CFG_EV_PGFREE] = events.index("pgfree")
     cfg[CFG_NUMA] = machine.numa
     cfg[CFG_GFP_ALLOWED_MASK] = GFP_BOOT_MASK
+    cfg[CFG_HZ] = machine.hz
     links = np.full(nr_pfns + nr_heads, -1, dtype=np.int32)
     heads = np.arange(nr_pfns, nr_pfns + nr_heads, dtype=np.int32)
     lru_next, lru_prev = links, links.copy()
@@ -107,6 +108,10 @@ def alloc_mem(machine) -> Mem:
         vm_events=np.zeros((ncpus, len(events)), dtype=np.int64),
         cpu_to_node=np.array([cpu % len(machine.nodes) for cpu in range(ncpus)], dtype=np.int64),
         zonelists=np.full((len(machine.nodes), 2, nz + 1), -1, dtype=np.int64),
+        zlc_fullzones=np.zeros((len(machine.nodes), nz + 1), dtype=np.int8),
+        zlc_last_full_zap=np.zeros(len(machine.nodes), dtype=np.int64),
+        reclaim_nodes=np.zeros((len(machine.nodes), len(machine.nodes)), dtype=np.int8),
+        inactive_ratio=np.zeros(nz, dtype=np.int64),
     )
 
 
@@ -281,22 +286,25 @@ def nr_free_pagecache_pages(k) -> int:
 
 
 def build_all_zonelists(k) -> None:
-    """Kernel: mm/page_alloc.c build_all_zonelists(): here only what the buddy core needs,
-    the mobility grouping decision and its boot message.  Zonelists themselves arrive with the
-    fast-path issue."""
+    """Kernel: mm/page_alloc.c build_all_zonelists(): every node's zonelists, the boot
+    pagesets, the mobility grouping decision and the boot message.  (The kernel decides
+    mobility grouping after building the lists; the lists do not depend on it.)"""
     mem, machine = k.mem, k.machine
     vm_total_pages = nr_free_pagecache_pages(k)
     nr = 1 << machine.pageblock_order
     disabled = vm_total_pages < nr * int(mem.cfg[CFG_MIGRATE_TYPES])
     mem.cfg[CFG_MOBILITY_DISABLED] = int(disabled)
-    order = "Node" if machine.numa else "Zone"
+    order = default_zonelist_order(k) if machine.numa else "Zone"
+    k.zonelist_order = order
+    node_load: dict[int, int] = {}
+    for node in machine.nodes:
+        build_zonelists(k, node.nid, order, node_load)
+        init_zone_allows_reclaim(k, node.nid)
+    boot_pagesets(k)
     k.printk(f"Built {len(machine.nodes)} zonelists in {order} order, mobility grouping "
              f"{'off' if disabled else 'on'}.  Total pages: {vm_total_pages}")
     if machine.numa:
-        populated = [j for j, name in enumerate(machine.zone_types)
-                     if name != "Movable" and any(mem.present_pages[n.nid * machine.max_nr_zones + j]
-                                                  for n in machine.nodes)]
-        k.printk(f"Policy zone: {machine.zone_types[max(populated)]}")
+        k.printk(f"Policy zone: {machine.zone_types[k.policy_zone]}")
 
 
 def free_all_bootmem(k) -> int:
@@ -437,17 +445,18 @@ def setup_per_zone_wmarks(k) -> None:
             mem.watermark[zone, WMARK_MIN] = tmp
         mem.watermark[zone, WMARK_LOW] = mem.watermark[zone, WMARK_MIN] + (tmp >> 2)
         mem.watermark[zone, WMARK_HIGH] = mem.watermark[zone, WMARK_MIN] + (tmp >> 1)
-        mem.vm_stat[zone, NR_ALLOC_BATCH] = (mem.watermark[zone, WMARK_HIGH]
-                                             - mem.watermark[zone, WMARK_LOW])
+        delta = int(mem.watermark[zone, WMARK_HIGH] - mem.watermark[zone, WMARK_LOW]
+                    - k.fn.zone_page_state(mem, zone, NR_ALLOC_BATCH))
+        getattr(k.fn, "__mod_zone_page_state")(mem, zone, NR_ALLOC_BATCH, delta)
         if mem.spanned_pages[zone]:
             migrate_reserve(mem, zone)
+    calculate_totalreserve_pages(k)
 
 
 def init_per_zone_wmark_min(k) -> None:
     """Kernel: mm/page_alloc.c init_per_zone_wmark_min() (module_init): min_free_kbytes =
-    int_sqrt(16 x lowmem kB), kept within 128..65536, then the watermarks.  (The lowmem
-    reserve, vmstat thresholds and inactive ratios it also sets arrive with the fast-path
-    issue.)"""
+    int_sqrt(16 x lowmem kB), kept within 128..65536, then the watermarks, the vmstat
+    thresholds, the lowmem reserves and the inactive ratios."""
     lowmem_kbytes = nr_free_buffer_pages(k) * (PAGE_SIZE >> 10)
     new_min_free_kbytes = int_sqrt(lowmem_kbytes * 16)
     if new_min_free_kbytes > k.user_min_free_kbytes:
@@ -456,6 +465,10 @@ def init_per_zone_wmark_min(k) -> None:
         k.printk(f"min_free_kbytes is not updated to {new_min_free_kbytes} because user defined "
                  f"value {k.user_min_free_kbytes} is preferred")
     setup_per_zone_wmarks(k)
+    from kmemsim.mm.vmstat import refresh_zone_stat_thresholds
+    refresh_zone_stat_thresholds(k)
+    setup_per_zone_lowmem_reserve(k)
+    setup_per_zone_inactive_ratio(k)
 
 
 def set_recommended_min_free_kbytes(k) -> None:
@@ -474,3 +487,245 @@ def set_recommended_min_free_kbytes(k) -> None:
     if recommended_min > k.min_free_kbytes:
         k.min_free_kbytes = recommended_min
     setup_per_zone_wmarks(k)
+
+
+# ---- zonelists (build_all_zonelists) -----------------------------------------------------------
+
+LOCAL_DISTANCE = 10
+REMOTE_DISTANCE = 20
+RECLAIM_DISTANCE = 30
+PENALTY_FOR_NODE_WITH_CPUS = 1
+
+
+def node_distance(k, a: int, b: int) -> int:
+    """Kernel: include/linux/topology.h node_distance(): without an ACPI SLIT (qemu gives
+    none here) 10 for the node itself, 20 for any other."""
+    return LOCAL_DISTANCE if a == b else REMOTE_DISTANCE
+
+
+def _populated(k, nid: int, zone_type: int) -> bool:
+    return bool(k.mem.present_pages[nid * k.machine.max_nr_zones + zone_type])
+
+
+def build_zonelists_node(k, nid: int, out: list[int]) -> None:
+    """Kernel: mm/page_alloc.c build_zonelists_node(): the node's populated zones, highest
+    type first."""
+    for zone_type in range(k.machine.max_nr_zones - 1, -1, -1):
+        if _populated(k, nid, zone_type):
+            out.append(nid * k.machine.max_nr_zones + zone_type)
+            check_highest_zone(k, zone_type)
+
+
+def check_highest_zone(k, zone_type: int) -> None:
+    """Kernel: mm/page_alloc.c check_highest_zone(): policy_zone is the highest type seen
+    below ZONE_MOVABLE."""
+    if zone_type > k.policy_zone and k.machine.zone_types[zone_type] != "Movable":
+        k.policy_zone = zone_type
+
+
+def default_zonelist_order(k) -> str:
+    """Kernel: mm/page_alloc.c default_zonelist_order() (NUMA): "Node" unless the DMA zones
+    are a small part of memory spread over the nodes, then "Zone"."""
+    machine, mem = k.machine, k.mem
+    normal = machine.zone_types.index("Normal")
+    low_kmem, total = 0, 0
+    for node in machine.nodes:
+        for j in range(machine.max_nr_zones):
+            z = node.nid * machine.max_nr_zones + j
+            if mem.present_pages[z]:
+                if j < normal:
+                    low_kmem += int(mem.managed_pages[z])
+                total += int(mem.managed_pages[z])
+            elif j == normal:
+                return "Node"
+    if not low_kmem or low_kmem > total // 2:
+        return "Node"
+    average = total // (len(machine.nodes) + 1)
+    for node in machine.nodes:
+        low_kmem = total = 0
+        for j in range(machine.max_nr_zones):
+            z = node.nid * machine.max_nr_zones + j
+            if mem.present_pages[z]:
+                if j < normal:
+                    low_kmem += int(mem.present_pages[z])
+                total += int(mem.present_pages[z])
+        if low_kmem and total > average and low_kmem > total * 70 // 100:
+            return "Node"
+    return "Zone"
+
+
+def find_next_best_node(k, node: int, used: set[int], node_load: dict[int, int]) -> int:
+    """Kernel: mm/page_alloc.c find_next_best_node(): the node itself first, then the
+    nearest, preferring higher-numbered nodes, nodes without CPUs and less loaded ones."""
+    if node not in used:
+        used.add(node)
+        return node
+    max_node_load = len(k.machine.nodes)
+    best, min_val = -1, None
+    for n in (nd.nid for nd in k.machine.nodes):
+        if n in used:
+            continue
+        val = node_distance(k, node, n) + (n < node)
+        if any(int(c) == n for c in k.mem.cpu_to_node):
+            val += PENALTY_FOR_NODE_WITH_CPUS
+        val *= max_node_load * 64            # MAX_NODE_LOAD * MAX_NUMNODES (NODES_SHIFT 6)
+        val += node_load.get(n, 0)
+        if min_val is None or val < min_val:
+            best, min_val = n, val
+    if best >= 0:
+        used.add(best)
+    return best
+
+
+def build_zonelists(k, nid: int, order: str, node_load: dict[int, int]) -> None:
+    """Kernel: mm/page_alloc.c build_zonelists(): the fallback list in node or zone order,
+    and (NUMA) the node's own list for __GFP_THISNODE."""
+    mem, machine = k.mem, k.machine
+    fallback: list[int] = []
+    if machine.numa:
+        used: set[int] = set()
+        node_order, load, prev = [], len(machine.nodes), nid
+        while (node := find_next_best_node(k, nid, used, node_load)) >= 0:
+            if node_distance(k, nid, node) != node_distance(k, nid, prev):
+                node_load[node] = load
+            prev = node
+            load -= 1
+            if order == "Node":
+                build_zonelists_node(k, node, fallback)
+            else:
+                node_order.append(node)
+        if order == "Zone":
+            for zone_type in range(machine.max_nr_zones - 1, -1, -1):
+                for node in node_order:
+                    if _populated(k, node, zone_type):
+                        fallback.append(node * machine.max_nr_zones + zone_type)
+                        check_highest_zone(k, zone_type)
+        thisnode: list[int] = []
+        build_zonelists_node(k, nid, thisnode)
+        mem.zonelists[nid, 1, :len(thisnode)] = thisnode
+    else:
+        build_zonelists_node(k, nid, fallback)
+        others = [n.nid for n in machine.nodes if n.nid > nid] + \
+                 [n.nid for n in machine.nodes if n.nid < nid]
+        for node in others:
+            build_zonelists_node(k, node, fallback)
+    mem.zonelists[nid, 0, :] = -1
+    mem.zonelists[nid, 0, :len(fallback)] = fallback
+    mem.zlc_fullzones[nid, :] = 0                        # build_zonelist_cache()
+
+
+def init_zone_allows_reclaim(k, nid: int) -> None:
+    """Kernel: mm/page_alloc.c init_zone_allows_reclaim(): nodes within RECLAIM_DISTANCE may
+    be reclaimed for; a farther node switches zone_reclaim_mode on."""
+    from kmemsim.mm.mmzone import CFG_ZONE_RECLAIM_MODE
+    for node in k.machine.nodes:
+        if node_distance(k, nid, node.nid) <= RECLAIM_DISTANCE:
+            k.mem.reclaim_nodes[nid, node.nid] = 1
+        else:
+            k.mem.cfg[CFG_ZONE_RECLAIM_MODE] = 1
+
+
+def setup_pageset(k, cpu: int, zone: int, batch: int) -> None:
+    """Kernel: mm/page_alloc.c setup_pageset() (pageset_init + pageset_set_batch)."""
+    k.mem.pcp[cpu, zone] = (0, 0, 0)
+    pageset_set_batch(k, cpu, zone, batch)
+
+
+def pageset_update(k, cpu: int, zone: int, high: int, batch: int) -> None:
+    """Kernel: mm/page_alloc.c pageset_update()."""
+    from kmemsim.mm.mmzone import PCP_BATCH, PCP_HIGH
+    k.mem.pcp[cpu, zone, PCP_HIGH] = high
+    k.mem.pcp[cpu, zone, PCP_BATCH] = batch
+
+
+def pageset_set_batch(k, cpu: int, zone: int, batch: int) -> None:
+    """Kernel: mm/page_alloc.c pageset_set_batch(): high = 6 x batch."""
+    pageset_update(k, cpu, zone, 6 * batch, max(1, batch))
+
+
+def pageset_set_high(k, cpu: int, zone: int, high: int) -> None:
+    """Kernel: mm/page_alloc.c pageset_set_high(): batch = high / 4, at most PAGE_SHIFT*8."""
+    batch = max(1, high // 4)
+    if high // 4 > PAGE_SHIFT * 8:
+        batch = PAGE_SHIFT * 8
+    pageset_update(k, cpu, zone, high, batch)
+
+
+def pageset_set_high_and_batch(k, cpu: int, zone: int) -> None:
+    """Kernel: mm/page_alloc.c pageset_set_high_and_batch(): from
+    vm.percpu_pagelist_fraction if set, else zone_batchsize()."""
+    if k.percpu_pagelist_fraction:
+        pageset_set_high(k, cpu, zone, int(k.mem.managed_pages[zone]) // k.percpu_pagelist_fraction)
+    else:
+        pageset_set_batch(k, cpu, zone, zone_batchsize(int(k.mem.managed_pages[zone])))
+
+
+def setup_per_cpu_pageset(k) -> None:
+    """Kernel: mm/page_alloc.c setup_per_cpu_pageset(): every populated zone gets real
+    per-CPU pagesets in place of the boot pageset."""
+    for zone in range(k.mem.managed_pages.shape[0]):
+        if k.mem.present_pages[zone]:
+            for cpu in range(k.machine.cpus):
+                k.mem.pcp[cpu, zone, 0] = 0           # pageset_init: count 0, lists empty
+                pageset_set_high_and_batch(k, cpu, zone)
+
+
+def boot_pagesets(k) -> None:
+    """__build_all_zonelists(): every CPU's boot_pageset is setup_pageset(p, 0) (high 0,
+    batch 1), and every zone uses it until setup_per_cpu_pageset().  (In the kernel the zones
+    share one boot_pageset per CPU; with high 0 every page leaves it at once, so per-zone
+    copies behave the same.)"""
+    for zone in range(k.mem.managed_pages.shape[0]):
+        for cpu in range(k.machine.cpus):
+            setup_pageset(k, cpu, zone, 0)
+
+
+# ---- reserves ----------------------------------------------------------------------------------
+
+def default_lowmem_reserve_ratio(machine) -> list[int]:
+    """sysctl_lowmem_reserve_ratio[] of mm/page_alloc.c: 256 for DMA and DMA32, 32 for
+    HighMem and for the last entry (Normal when there is no HighMem)."""
+    ratios = {"DMA": 256, "DMA32": 256, "HighMem": 32}
+    out = [ratios[z] for z in machine.zone_types if z in ratios]
+    return out + [32] * (machine.max_nr_zones - 1 - len(out))
+
+
+def setup_per_zone_lowmem_reserve(k) -> None:
+    """Kernel: mm/page_alloc.c setup_per_zone_lowmem_reserve(): zone idx keeps back (the
+    managed pages of the zones above it, up to j) / ratio[idx] from allocations whose classzone
+    is j."""
+    mem, machine = k.mem, k.machine
+    ratio = k.lowmem_reserve_ratio
+    for node in machine.nodes:
+        base = node.nid * machine.max_nr_zones
+        for j in range(machine.max_nr_zones):
+            managed = int(mem.managed_pages[base + j])
+            mem.lowmem_reserve[base + j, j] = 0
+            for idx in range(j - 1, -1, -1):
+                if ratio[idx] < 1:
+                    ratio[idx] = 1
+                mem.lowmem_reserve[base + idx, j] = managed // ratio[idx]
+                managed += int(mem.managed_pages[base + idx])
+    calculate_totalreserve_pages(k)
+
+
+def calculate_totalreserve_pages(k) -> None:
+    """Kernel: mm/page_alloc.c calculate_totalreserve_pages(): per zone the largest lowmem
+    reserve against it plus its high watermark, at most its managed pages."""
+    mem, nz = k.mem, k.machine.max_nr_zones
+    total = 0
+    for zone in range(mem.managed_pages.shape[0]):
+        i = zone % nz
+        reserve = max([int(mem.lowmem_reserve[zone, j]) for j in range(i, nz)] + [0])
+        reserve = min(reserve + int(mem.watermark[zone, WMARK_HIGH]),
+                      int(mem.managed_pages[zone]))
+        total += reserve
+    k.totalreserve_pages = total
+
+
+def setup_per_zone_inactive_ratio(k) -> None:
+    """Kernel: mm/page_alloc.c setup_per_zone_inactive_ratio(): int_sqrt(10 x GiB), 1 below
+    a GiB."""
+    for zone in range(k.mem.managed_pages.shape[0]):
+        gb = int(k.mem.managed_pages[zone]) >> (30 - PAGE_SHIFT)
+        k.mem.inactive_ratio[zone] = int_sqrt(10 * gb) if gb else 1

@@ -7,8 +7,8 @@ events never crosses between Python and compiled code per event (see docs/perfor
 import numpy as np
 
 from kmemsim.jit import kernel
-from kmemsim.mm.interim import rmqueue_interim
-from kmemsim.mm.page_alloc import __free_pages
+from kmemsim.mm.page_alloc import __free_pages_ok
+from kmemsim.sim.buddy_core import rmqueue_zone_locked
 
 __all__ = ["replay_buddy_events"]
 
@@ -18,7 +18,7 @@ CHECKSUM_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 @kernel
 def replay_buddy_events(mem, zone, migratetype, gfp_flags, events, pfn_of_id):
     """Replay ``events`` (int32[n, 2]; (0, order) allocates, (1, j) frees what row j
-    allocated) on one zone; fills ``pfn_of_id`` (-1 for a failed allocation) and returns
+    allocated) through the buddy core of one zone (rmqueue_zone_locked, __free_pages_ok); fills ``pfn_of_id`` (-1 for a failed allocation) and returns
     (checksum, failures) with checksum = sum of pfn * 31 + order over the successful
     allocations, wrapping at 2^64 (benchmarks/README.md)."""
     checksum = np.uint64(0)
@@ -27,7 +27,7 @@ def replay_buddy_events(mem, zone, migratetype, gfp_flags, events, pfn_of_id):
         kind = events[i, 0]
         if kind == 0:
             order = events[i, 1]
-            page = rmqueue_interim(mem, zone, order, migratetype, gfp_flags)
+            page = rmqueue_zone_locked(mem, zone, order, migratetype, gfp_flags)
             pfn_of_id[i] = page
             if page < 0:
                 failures += 1
@@ -37,6 +37,6 @@ def replay_buddy_events(mem, zone, migratetype, gfp_flags, events, pfn_of_id):
             j = events[i, 1]
             page = pfn_of_id[j]
             if page >= 0:
-                __free_pages(mem, page, events[j, 1])
+                __free_pages_ok(mem, page, events[j, 1])
                 pfn_of_id[j] = -1
     return checksum, failures

@@ -36,8 +36,8 @@ def entries() -> list[tuple[str, str, str, str]]:
 
 
 # Registered functions that are kmemsim's own, not the kernel's (each says so in its docstring)
-KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages", "rmqueue_interim",
-               "replay_buddy_events"}
+KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
+               "rmqueue_zone_locked", "replay_buddy_events", "_zonelist_zone", "_zone_allowed"}
 
 
 def uncited() -> list[str]:
