@@ -58,11 +58,12 @@ def cli():
               help="Print the boot messages of the allocator.")
 def boot(machine, mem, cpus, nodes, cma, mode, show, dmesg):
     """Boot a machine the way Linux 3.13 does and print what the allocator looks like."""
-    from kmemsim.proc import REPORTS
+    from kmemsim.kernel import report_names
     names = [] if show == "none" else [s.strip() for s in show.split(",") if s.strip()]
     for name in names:
-        if name not in REPORTS:
-            raise KmemsimError(f"--show {name}: unknown file: use one of {', '.join(REPORTS)}")
+        if name not in report_names():
+            raise KmemsimError(f"--show {name}: unknown file: use one of "
+                               f"{', '.join(report_names())}")
     k = _boot(machine, mem, cpus, nodes, cma, mode)
     out = []
     if dmesg:
@@ -71,7 +72,7 @@ def boot(machine, mem, cpus, nodes, cma, mode, show, dmesg):
     for name in names:
         if out:
             out.append("\n")
-        out.append(f"# /proc/{name}\n")
+        out.append(f"# /proc/{name}\n" if name != "sysctl" else "# sysctl vm\n")
         out.append(k.show(name))
     click.echo("".join(out), nl=False)
 

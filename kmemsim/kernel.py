@@ -18,7 +18,13 @@ from kmemsim.machine import Machine
 from kmemsim.mm import gfp as gfpmod
 from kmemsim.mm.mmzone import CFG_CPU, CFG_GFP_ALLOWED_MASK, MAX_ORDER, Mem, migratetype_names
 
-__all__ = ["Kernel", "Allocation", "BOOT_STAGES", "boot"]
+__all__ = ["Kernel", "Allocation", "BOOT_STAGES", "boot", "report_names"]
+
+
+def report_names() -> list[str]:
+    """What ``show`` prints: the /proc files, and the vm sysctls."""
+    from kmemsim.proc import REPORTS
+    return list(REPORTS) + ["sysctl"]
 
 
 @dataclass(frozen=True)
@@ -185,12 +191,18 @@ class Kernel:
             self.fn.drain_pages(self.mem, cpu)
 
     def show(self, name: str) -> str:
-        """The text of a /proc file: buddyinfo, pagetypeinfo (more with later issues)."""
+        """The text of a /proc file (buddyinfo, pagetypeinfo, ...) or of ``sysctl``."""
         from kmemsim.proc import REPORTS
-        report = REPORTS.get(name)
+        from kmemsim.sysctl import sysctl_show
+        report = REPORTS.get(name) or (sysctl_show if name == "sysctl" else None)
         if report is None:
-            raise KmemsimError(f"unknown file {name!r}: use one of {', '.join(REPORTS)}")
+            raise KmemsimError(f"unknown file {name!r}: use one of {', '.join(report_names())}")
         return report(self)
+
+    def sysctl(self, assignment: str) -> None:
+        """Write a vm sysctl, ``"vm.min_free_kbytes=2048"``, recomputing what 3.13 does."""
+        from kmemsim.sysctl import sysctl_write
+        sysctl_write(self, assignment)
 
     def check(self) -> None:
         """Run every validator; raises ValidationError naming what broke."""

@@ -2,10 +2,14 @@
 
 Operations (``#`` starts a comment, blank lines are ignored)::
 
-    alloc ID ORDER GFP     allocate 2^ORDER pages; prints "ID pfn=P order=O zone=Z migratetype=M"
-                           or "ID failed".  GFP: GFP_KERNEL, GFP_KERNEL|__GFP_COMP, 0x201200 ...
-    free ID                free what alloc ID got (prints nothing)
-    show FILE              print a /proc file: buddyinfo, pagetypeinfo
+    alloc ID ORDER GFP [cpu=N] [node=N]
+                           allocate 2^ORDER pages on CPU N (default 0) from node N (default: the
+                           CPU's); prints "ID pfn=P order=O zone=Z migratetype=M" or "ID failed".
+                           GFP: GFP_KERNEL, GFP_KERNEL|__GFP_COMP, 0x201200 ...
+    free ID [cpu=N]        free what alloc ID got (prints nothing)
+    drain [cpu=N]          give per-CPU pages back to the buddy lists (all CPUs by default)
+    sysctl NAME=VALUE      write a vm sysctl (vm.min_free_kbytes=2048 ...)
+    show FILE              print a /proc file: buddyinfo, pagetypeinfo, ..., or sysctl
     check                  run the validators (prints nothing when all hold)
 
 The whole script is parsed before anything runs, so a malformed line changes nothing; an
@@ -15,7 +19,7 @@ leaves the state as it was before that operation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from kmemsim.errors import KmemsimError
@@ -25,11 +29,15 @@ from kmemsim.mm.mmzone import MAX_ORDER
 __all__ = ["Op", "parse_script", "run_script", "OPERATIONS"]
 
 OPERATIONS = {
-    "alloc": "alloc ID ORDER GFP",
-    "free": "free ID",
+    "alloc": "alloc ID ORDER GFP [cpu=N] [node=N]",
+    "free": "free ID [cpu=N]",
+    "drain": "drain [cpu=N]",
+    "sysctl": "sysctl NAME=VALUE",
     "show": "show FILE",
     "check": "check",
 }
+# the optional NAME=N arguments each operation takes
+KEYWORDS = {"alloc": ("cpu", "node"), "free": ("cpu",), "drain": ("cpu",)}
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Op:
     line: int
     name: str
     args: tuple
+    kw: dict = field(default_factory=dict)
 
 
 def _parse_line(lineno: int, text: str, where: str) -> Op | None:
@@ -50,7 +59,17 @@ def _parse_line(lineno: int, text: str, where: str) -> Op | None:
         raise KmemsimError(f"{here}: unknown operation {name!r}: use one of "
                            f"{', '.join(OPERATIONS)}")
     usage = OPERATIONS[name]
-    expected = len(usage.split()) - 1
+    allowed = KEYWORDS.get(name, ())
+    kw = {}
+    while allowed and args and "=" in args[-1] and args[-1].split("=", 1)[0] in allowed:
+        key, value = args.pop().split("=", 1)
+        if key in kw:
+            raise KmemsimError(f"{here}: {key}= given twice")
+        try:
+            kw[key] = int(value, 0)
+        except ValueError:
+            raise KmemsimError(f"{here}: {key}={value!r} is not a number") from None
+    expected = len([w for w in usage.split()[1:] if not w.startswith("[")])
     if len(args) != expected:
         raise KmemsimError(f"{here}: {name} takes {expected} argument"
                            f"{'s' if expected != 1 else ''}: {usage}")
@@ -67,13 +86,15 @@ def _parse_line(lineno: int, text: str, where: str) -> Op | None:
             gfp = parse_gfp(gfp_text)
         except KmemsimError as e:
             raise KmemsimError(f"{here}: {e}") from None
-        return Op(lineno, name, (ident, order, gfp))
+        return Op(lineno, name, (ident, order, gfp), kw)
     if name == "show":
-        from kmemsim.proc import REPORTS
-        if args[0] not in REPORTS:
+        from kmemsim.kernel import report_names
+        if args[0] not in report_names():
             raise KmemsimError(f"{here}: unknown file {args[0]!r}: use one of "
-                               f"{', '.join(REPORTS)}")
-    return Op(lineno, name, tuple(args))
+                               f"{', '.join(report_names())}")
+    if name == "sysctl" and "=" not in args[0]:
+        raise KmemsimError(f"{here}: sysctl takes NAME=VALUE, e.g. vm.min_free_kbytes=2048")
+    return Op(lineno, name, tuple(args), kw)
 
 
 def parse_script(text: str, where: str = "script") -> list[Op]:
@@ -92,10 +113,14 @@ def run_ops(k, ops: list[Op], check: bool = False, where: str = "script") -> Ite
         try:
             if op.name == "alloc":
                 ident, order, gfp = op.args
-                a = k.alloc(order, gfp, id=ident)
+                a = k.alloc(order, gfp, id=ident, **op.kw)
                 yield str(a) + "\n" if a is not None else f"{ident} failed\n"
             elif op.name == "free":
-                k.free(op.args[0])
+                k.free(op.args[0], **op.kw)
+            elif op.name == "drain":
+                k.drain(op.kw.get("cpu"))
+            elif op.name == "sysctl":
+                k.sysctl(op.args[0])
             elif op.name == "show":
                 yield k.show(op.args[0])
             elif op.name == "check":
