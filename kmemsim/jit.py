@@ -38,6 +38,7 @@ KERNEL_MODULES = (
     "kmemsim.mm.page_alloc",
     "kmemsim.mm.page_alloc_pcp",
     "kmemsim.mm.page_alloc_fastpath",
+    "kmemsim.mm.page_alloc_slowpath",
     "kmemsim.sim.buddy_core",
     "kmemsim.sim.batch",
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kmemsim.cli import main
+from kmemsim.kernel import report_names
 from kmemsim.machine import load_toml
 from kmemsim.presets import get_machine
 
@@ -158,7 +159,7 @@ def test_unknown_machine(capsys):
 
 def test_unknown_show_file(capsys):
     assert error(capsys, "boot", "--machine", "tiny", "--show", "buddyinfo,slabinfo") == \
-        "--show slabinfo: unknown file: use one of buddyinfo, pagetypeinfo"
+        f"--show slabinfo: unknown file: use one of {', '.join(report_names())}"
 
 
 def test_unknown_option(capsys):

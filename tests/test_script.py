@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import kmemsim
+from kmemsim.kernel import report_names
 from kmemsim.errors import KmemsimError
 from kmemsim.script import Op, parse_script, run_script
 
@@ -46,17 +47,22 @@ def test_parse_ignores_comments_and_blank_lines():
 def test_parse_reads_gfp_expressions_and_hex_orders():
     ops = parse_script("alloc a 0x3 GFP_KERNEL|__GFP_COMP\nalloc b 9 0x201200\n")
     assert ops == [Op(1, "alloc", ("a", 3, 0xD0 | 0x4000)), Op(2, "alloc", ("b", 9, 0x201200))]
+    assert parse_script("alloc c 0 GFP_KERNEL cpu=1 node=0\n") == \
+        [Op(1, "alloc", ("c", 0, 0xD0), {"cpu": 1, "node": 0})]
 
 
 @pytest.mark.parametrize("line,message", [
     ("alloc b 11 GFP_KERNEL", "order 11 is impossible: use 0..10"),
     ("alloc b -1 GFP_KERNEL", "order -1 is impossible: use 0..10"),
     ("alloc b zero GFP_KERNEL", "order 'zero' is not a number: use 0..10"),
-    ("alloc b 0", "alloc takes 3 arguments: alloc ID ORDER GFP"),
-    ("free", "free takes 1 argument: free ID"),
+    ("alloc b 0", "alloc takes 3 arguments: alloc ID ORDER GFP [cpu=N] [node=N]"),
+    ("alloc b 0 GFP_KERNEL cpu=x", "cpu='x' is not a number"),
+    ("free", "free takes 1 argument: free ID [cpu=N]"),
+    ("drain now", "drain takes 0 arguments: drain [cpu=N]"),
+    ("sysctl min_free_kbytes", "sysctl takes NAME=VALUE, e.g. vm.min_free_kbytes=2048"),
     ("check now", "check takes 0 arguments: check"),
-    ("show slabinfo", "unknown file 'slabinfo': use one of buddyinfo, pagetypeinfo"),
-    ("frob a", "unknown operation 'frob': use one of alloc, free, show, check"),
+    ("show slabinfo", f"unknown file 'slabinfo': use one of {', '.join(report_names())}"),
+    ("frob a", "unknown operation 'frob': use one of alloc, free, drain, sysctl, show, check"),
 ])
 def test_parse_errors_name_the_line(line, message):
     with pytest.raises(KmemsimError) as e:

@@ -13,8 +13,7 @@ NULL.  Pages are pfns; functions that return an address in the kernel return the
 
 Not modelled: cpusets (every zone is allowed), fault injection, memcg charges, zone_reclaim
 (zone_reclaim_mode stays 0 unless a machine's node distances exceed RECLAIM_DISTANCE, and then
-zone_reclaim answers NOSCAN until the reclaim issue).  When the first pass fails, the slow path
-(the next issue) is not run yet: the failure is counted in ``mem.cfg[CFG_SLOWPATH_NEEDED]``.
+zone_reclaim answers NOSCAN until the reclaim issue).
 """
 
 import numpy as np
@@ -22,7 +21,7 @@ import numpy as np
 from kmemsim.jit import kernel
 from kmemsim.mm.gfp import allocflags_to_migratetype, gfp_zone
 from kmemsim.mm.mmzone import CFG_CPU, CFG_GFP_ALLOWED_MASK, CFG_HZ, CFG_JIFFIES, \
-    CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_NUMA, CFG_NR_NODES, CFG_SLOWPATH_NEEDED, \
+    CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_NUMA, CFG_NR_NODES, \
     CFG_ZONE_RECLAIM_MODE, MIGRATE_MOVABLE, NR_ALLOC_BATCH, NR_FREE_CMA_PAGES, NR_FREE_PAGES
 from kmemsim.mm.page_alloc import __free_pages, split_page
 from kmemsim.mm.page_alloc_pcp import buffered_rmqueue, gfp_thisnode_allocation
@@ -250,8 +249,8 @@ def get_page_from_freelist(mem, gfp_mask, nodemask, order, zonelist, high_zoneid
 def __alloc_pages_nodemask(mem, gfp_mask, order, zonelist, nodemask):
     """Kernel: mm/page_alloc.c __alloc_pages_nodemask(): the first pass with
     ALLOC_WMARK_LOW|ALLOC_CPUSET (and ALLOC_CMA for movable requests with CONFIG_CMA), on the
-    preferred zone's terms, with __GFP_HARDWALL added.  The slow path is the next issue's:
-    until then a failed first pass is counted and returns -1."""
+    preferred zone's terms, with __GFP_HARDWALL added; then the slow path (as far as
+    kmemsim has it, see kmemsim.mm.page_alloc_slowpath).  -1 when both fail."""
     high_zoneidx = gfp_zone(mem, gfp_mask)
     migratetype = allocflags_to_migratetype(mem, gfp_mask)
     alloc_flags = ALLOC_WMARK_LOW | ALLOC_CPUSET
@@ -266,8 +265,9 @@ def __alloc_pages_nodemask(mem, gfp_mask, order, zonelist, nodemask):
     page = get_page_from_freelist(mem, gfp_mask | ___GFP_HARDWALL, nodemask, order, zonelist,
                                   high_zoneidx, alloc_flags, preferred_zone, migratetype)
     if page < 0:
-        # __alloc_pages_slowpath(memalloc_noio_flags(gfp_mask), ...): the slow-path issue
-        mem.cfg[CFG_SLOWPATH_NEEDED] += 1
+        # memalloc_noio_flags(): no task of kmemsim's runs in a no-IO section
+        page = __alloc_pages_slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask,
+                                      preferred_zone, migratetype)
     # trace_mm_page_alloc(page, order, gfp_mask, migratetype): tracing issue
     return page
 
@@ -353,3 +353,6 @@ def free_pages_exact(mem, addr, size):
     while addr < end:
         free_pages(mem, addr, 0)
         addr += 1
+
+
+from kmemsim.mm.page_alloc_slowpath import __alloc_pages_slowpath  # noqa: E402  (imports us)

@@ -32,7 +32,7 @@ def entries() -> list[tuple[str, str, str, str]]:
         for _, fn in inspect.getmembers(mod, inspect.isfunction):
             if fn.__module__ == modname and fn not in registered:
                 rows.extend(_rows_of(fn, "boot / report (Python)"))
-    return sorted(set(rows), key=lambda r: (r[1], r[0]))
+    return sorted(set(rows), key=lambda r: (r[1], r[0], r[2], r[3]))
 
 
 # Registered functions that are kmemsim's own, not the kernel's (each says so in its docstring)
