@@ -2,7 +2,10 @@
 kernel's show function."""
 
 from kmemsim.proc.buddyinfo import frag_show
+from kmemsim.proc.meminfo import meminfo_show
 from kmemsim.proc.pagetypeinfo import pagetypeinfo_show
+from kmemsim.proc.vmstat import vmstat_show
+from kmemsim.proc.zoneinfo import zoneinfo_show
 
 __all__ = ["REPORTS"]
 
@@ -10,4 +13,7 @@ __all__ = ["REPORTS"]
 REPORTS = {
     "buddyinfo": frag_show,
     "pagetypeinfo": pagetypeinfo_show,
+    "zoneinfo": zoneinfo_show,
+    "vmstat": vmstat_show,
+    "meminfo": meminfo_show,
 }

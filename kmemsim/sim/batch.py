@@ -7,10 +7,11 @@ events never crosses between Python and compiled code per event (see docs/perfor
 import numpy as np
 
 from kmemsim.jit import kernel
-from kmemsim.mm.page_alloc import __free_pages_ok
+from kmemsim.mm.page_alloc import __free_pages, __free_pages_ok
+from kmemsim.mm.page_alloc_fastpath import alloc_pages
 from kmemsim.sim.buddy_core import rmqueue_zone_locked
 
-__all__ = ["replay_buddy_events"]
+__all__ = ["replay_buddy_events", "alloc_free_pairs", "replay_events"]
 
 CHECKSUM_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -38,5 +39,43 @@ def replay_buddy_events(mem, zone, migratetype, gfp_flags, events, pfn_of_id):
             page = pfn_of_id[j]
             if page >= 0:
                 __free_pages_ok(mem, page, events[j, 1])
+                pfn_of_id[j] = -1
+    return checksum, failures
+
+
+@kernel
+def alloc_free_pairs(mem, n, gfp_mask):
+    """``n`` order-0 allocations each freed at once, through alloc_pages and __free_pages
+    (per-CPU list hits after the first refill).  Returns how many allocations failed."""
+    failures = 0
+    for i in range(n):
+        page = alloc_pages(mem, gfp_mask, 0)
+        if page < 0:
+            failures += 1
+        else:
+            __free_pages(mem, page, 0)
+    return failures
+
+
+@kernel
+def replay_events(mem, gfp_mask, events, pfn_of_id):
+    """Like replay_buddy_events, through the whole allocator: alloc_pages (watermarks,
+    per-CPU lists, fallback across zones) and __free_pages."""
+    checksum = np.uint64(0)
+    failures = 0
+    for i in range(events.shape[0]):
+        if events[i, 0] == 0:
+            order = events[i, 1]
+            page = alloc_pages(mem, gfp_mask, order)
+            pfn_of_id[i] = page
+            if page < 0:
+                failures += 1
+            else:
+                checksum += np.uint64(page) * np.uint64(31) + np.uint64(order)
+        else:
+            j = events[i, 1]
+            page = pfn_of_id[j]
+            if page >= 0:
+                __free_pages(mem, page, events[j, 1])
                 pfn_of_id[j] = -1
     return checksum, failures

@@ -14,7 +14,9 @@ from kmemsim import jit
 
 # Boot-time kernel functions that are plain Python (they run once, not on the hot path)
 PYTHON_ONLY_MODULES = ("kmemsim.mm.page_alloc_init", "kmemsim.mm.bootmem", "kmemsim.mm.memblock",
-                       "kmemsim.mm.gfp", "kmemsim.proc.buddyinfo", "kmemsim.proc.pagetypeinfo")
+                       "kmemsim.mm.gfp", "kmemsim.mm.vmstat", "kmemsim.proc.buddyinfo",
+                       "kmemsim.proc.pagetypeinfo", "kmemsim.proc.zoneinfo", "kmemsim.proc.vmstat",
+                       "kmemsim.proc.meminfo", "kmemsim.sysctl")
 
 _ORIGIN = re.compile(r"Kernel: ([\w/.\-]+) (\w+)\(\)")
 
@@ -37,7 +39,8 @@ def entries() -> list[tuple[str, str, str, str]]:
 
 # Registered functions that are kmemsim's own, not the kernel's (each says so in its docstring)
 KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
-               "rmqueue_zone_locked", "replay_buddy_events", "_zonelist_zone", "_zone_allowed"}
+               "rmqueue_zone_locked", "replay_buddy_events", "_zonelist_zone", "_zone_allowed",
+               "alloc_free_pairs", "replay_events"}
 
 
 def uncited() -> list[str]:
