@@ -45,6 +45,7 @@ KERNEL_MODULES = (
 
 _registry: dict[str, types.FunctionType] = {}
 _compiled_source: dict[str, types.FunctionType] = {}    # name -> loop form for numba
+_CACHE = os.environ.get("KMEMSIM_NUMBA_CACHE", "1") == "1"
 _JIT_OPTIONS = {"inline": os.environ.get("KMEMSIM_INLINE", "never"), "_nrt": False}
 _namespaces: dict[str, types.SimpleNamespace] = {}
 
@@ -118,7 +119,7 @@ def _build_compiled() -> types.SimpleNamespace:
         clone.__qualname__ = fn.__qualname__
         clone.__module__ = fn.__module__
         clone.__doc__ = fn.__doc__
-        twins[id(fn)] = numba.njit(cache=True, **_JIT_OPTIONS)(clone)
+        twins[id(fn)] = numba.njit(cache=_CACHE, **_JIT_OPTIONS)(clone)
     for g in module_globals.values():
         for name, value in list(g.items()):
             if isinstance(value, types.FunctionType) and id(value) in twins:
