@@ -11,14 +11,10 @@ __all__ = ["frag_show"]
 
 def frag_show(k) -> str:
     """The text of /proc/buddyinfo."""
-    mem, machine = k.mem, k.machine
+    from kmemsim.proc import walk_zones_in_node
     out = []
-    for node in machine.nodes:
-        for j, name in enumerate(machine.zone_types):
-            zone = node.nid * machine.max_nr_zones + j
-            if not mem.present_pages[zone]:
-                continue
-            out.append(f"Node {node.nid}, zone {name:>8} ")
-            out.extend(f"{int(mem.nr_free[zone, order]):6d} " for order in range(MAX_ORDER))
-            out.append("\n")
+    for nid, zone, name in walk_zones_in_node(k):
+        out.append(f"Node {nid}, zone {name:>8} ")
+        out.extend(f"{int(k.mem.nr_free[zone, order]):6d} " for order in range(MAX_ORDER))
+        out.append("\n")
     return "".join(out)

@@ -18,14 +18,6 @@ def _list_length(mem, head: int) -> int:
     return n
 
 
-def _populated(k, node):
-    mem, machine = k.mem, k.machine
-    for j, name in enumerate(machine.zone_types):
-        zone = node.nid * machine.max_nr_zones + j
-        if mem.present_pages[zone]:
-            yield zone, name
-
-
 def pagetypeinfo_showblockcount(k, zone: int) -> list[int]:
     """Pageblocks of each migratetype, stepping from the zone's start pfn."""
     from kmemsim.mm.mmzone import pfn_valid, page_zone_id
@@ -52,7 +44,8 @@ def pagetypeinfo_show(k) -> str:
     names = migratetype_names(machine.cma, machine.memory_isolation)
     out = []
     for node in machine.nodes:
-        zones = list(_populated(k, node))
+        from kmemsim.proc import walk_zones_in_node
+        zones = [(zone, name) for nid, zone, name in walk_zones_in_node(k) if nid == node.nid]
         if not zones:
             continue
         out.append(f"Page block order: {machine.pageblock_order}\n")

@@ -86,12 +86,6 @@ def zoneinfo_show_print(k, nid: int, zone: int, name: str) -> str:
 def zoneinfo_show(k) -> str:
     """Kernel: mm/vmstat.c zoneinfo_show(): the text of /proc/zoneinfo, every online node's
     populated zones (walk_zones_in_node), nodes in order."""
-    mem, machine = k.mem, k.machine
-    out = []
-    for node in machine.nodes:
-        for j, name in enumerate(machine.zone_types):
-            zone = node.nid * machine.max_nr_zones + j
-            if not mem.present_pages[zone]:
-                continue
-            out.append(zoneinfo_show_print(k, node.nid, zone, name))
-    return "".join(out)
+    from kmemsim.proc import walk_zones_in_node
+    return "".join(zoneinfo_show_print(k, nid, zone, name)
+                   for nid, zone, name in walk_zones_in_node(k))
