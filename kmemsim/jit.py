@@ -46,7 +46,7 @@ KERNEL_MODULES = (
 _registry: dict[str, types.FunctionType] = {}
 _compiled_source: dict[str, types.FunctionType] = {}    # name -> loop form for numba
 _CACHE = os.environ.get("KMEMSIM_NUMBA_CACHE", "1") == "1"
-_JIT_OPTIONS = {"inline": os.environ.get("KMEMSIM_INLINE", "never"), "_nrt": False}
+_JIT_OPTIONS = {"inline": os.environ.get("KMEMSIM_INLINE", "never")}
 _namespaces: dict[str, types.SimpleNamespace] = {}
 
 
@@ -124,7 +124,21 @@ def _build_compiled() -> types.SimpleNamespace:
         for name, value in list(g.items()):
             if isinstance(value, types.FunctionType) and id(value) in twins:
                 g[name] = twins[id(value)]
-    return types.SimpleNamespace(**{fn.__name__: twins[id(fn)] for fn in _registry.values()})
+    from kmemsim.memstruct import as_struct
+    from kmemsim.mm.mmzone import Mem
+
+    def boundary(dispatcher):
+        """Called from Python: a Mem becomes its MemStruct on the way in."""
+        def call(*args):
+            if args and type(args[0]) is Mem:
+                args = (as_struct(args[0]),) + args[1:]
+            return dispatcher(*args)
+        call.__name__ = dispatcher.__name__
+        call.__doc__ = dispatcher.__doc__
+        call.dispatcher = dispatcher
+        return call
+    return types.SimpleNamespace(**{fn.__name__: boundary(twins[id(fn)])
+                                    for fn in _registry.values()})
 
 
 def functions(mode: str) -> types.SimpleNamespace:
