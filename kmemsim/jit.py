@@ -5,8 +5,10 @@ Kernel functions are ordinary module-level Python functions marked with :func:`k
 ``kmemsim explain`` can trace them.  In *compiled* mode the same code objects are handed to
 ``numba.njit``: each function is re-created over a copy of its module's globals in which every
 other kernel function is replaced by its compiled twin, so compiled code only ever calls
-compiled code.  Both modes work on the very same numpy arrays (:class:`kmemsim.mm.mmzone.Mem`),
-so a machine can even be switched from one mode to the other between two operations.
+compiled code.  Called from Python, a compiled function gets the Mem as one StructRef
+(:mod:`kmemsim.memstruct`) rather than a tuple numba would flatten into ~250 arguments.  Both
+modes work on the very same numpy arrays (:class:`kmemsim.mm.mmzone.Mem`), so a machine can even
+be switched from one mode to the other between two operations.
 
 The mode is chosen per booted machine (``kmemsim.boot(..., mode=...)``, ``--mode`` on the
 command line); the default is ``KMEMSIM_MODE`` from the environment, else ``python`` (instant start;
