@@ -201,3 +201,32 @@ def test_random_operations_on_two_cpus(ops):
     k.drain()
     k.check()
     assert k.show("buddyinfo") == boot
+
+
+def test_compound_page_is_formed_and_destroyed(mode):
+    k = kmemsim.boot("tiny", mode=mode)
+    from kmemsim.mm.page_flags import PG_HEAD_MASK, PG_TAIL_MASK
+    a = k.alloc(3, "GFP_KERNEL|__GFP_COMP")
+    head = a.pfn
+    assert k.mem.flags[head] & PG_HEAD_MASK and k.fn.compound_order(k.mem, head) == 3
+    assert all(k.mem.flags[p] & PG_TAIL_MASK for p in range(head + 1, head + 8))
+    assert all(k.mem.count[p] == 0 for p in range(head + 1, head + 8))
+    k.free(a)
+    assert not any(k.mem.flags[p] & (PG_HEAD_MASK | PG_TAIL_MASK) for p in range(head, head + 8))
+    k.check()
+
+
+def test_alloc_pages_exact_keeps_what_is_asked_and_frees_the_rest(mode):
+    """alloc_pages_exact(5 pages): an order-3 block, split_page, the 3 pages past the fifth
+    freed one by one (to the per-CPU list: on 1 GiB its high of 186 is far); free_pages_exact
+    gives the five back."""
+    k = kmemsim.boot("x86_64", mem="1G", mode=mode)
+    mem, zone = k.mem, 1
+    count = int(mem.pcp[0, zone, PCP_COUNT])
+    addr = int(k.fn.alloc_pages_exact(mem, 5 * 4096, 0xD0))
+    assert addr >= 0 and addr % 8 == 0
+    assert [int(mem.count[p]) for p in range(addr, addr + 5)] == [1] * 5
+    assert int(mem.pcp[0, zone, PCP_COUNT]) == count + 3
+    k.fn.free_pages_exact(mem, addr, 5 * 4096)
+    assert int(mem.pcp[0, zone, PCP_COUNT]) == count + 8
+    assert k.fn.get_order(5 * 4096) == 3 and k.fn.get_order(4096) == 0 and k.fn.get_order(4097) == 1
