@@ -230,3 +230,27 @@ def test_alloc_pages_exact_keeps_what_is_asked_and_frees_the_rest(mode):
     k.fn.free_pages_exact(mem, addr, 5 * 4096)
     assert int(mem.pcp[0, zone, PCP_COUNT]) == count + 8
     assert k.fn.get_order(5 * 4096) == 3 and k.fn.get_order(4096) == 0 and k.fn.get_order(4097) == 1
+
+
+def snapshot(k, zone, name):
+    from kmemsim.mm.mmzone import ZONE_STAT_ITEMS
+    i = ZONE_STAT_ITEMS.index(name)
+    return int(k.mem.vm_stat[zone, i]) + int(k.mem.vm_stat_diff[:, zone, i].sum())
+
+
+def test_numa_counters_follow_zone_statistics():
+    """numa: CPU 1 sits on node 1.  An allocation there from node 0's zonelist lands on node
+    0 (its preferred node): numa_hit, but numa_other (not the running CPU's node); from its own
+    node: numa_hit and numa_local."""
+    k = kmemsim.boot("numa")
+    z0, z1 = k.zone_id(0, "DMA32"), k.zone_id(1, "DMA32")
+    before = {(z, n): snapshot(k, z, n) for z in (z0, z1)
+              for n in ("numa_hit", "numa_miss", "numa_local", "numa_other")}
+    a = k.alloc(0, "GFP_KERNEL", cpu=1, node=0)
+    b = k.alloc(0, "GFP_KERNEL", cpu=1)
+    assert (a.zone, b.zone) == ("DMA32", "DMA32")
+    assert int(k.fn.page_to_nid(k.mem, a.pfn)) == 0 and int(k.fn.page_to_nid(k.mem, b.pfn)) == 1
+    delta = {key: snapshot(k, *key) - v for key, v in before.items()}
+    assert delta[(z0, "numa_hit")] == 1 and delta[(z0, "numa_other")] == 1
+    assert delta[(z1, "numa_hit")] == 1 and delta[(z1, "numa_local")] == 1
+    assert delta[(z0, "numa_miss")] == delta[(z1, "numa_miss")] == 0
