@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kmemsim.errors import ValidationError
-from kmemsim.mm.mmzone import MAX_ORDER, NR_FREE_PAGES, free_list, migratetype_names
+from kmemsim.mm.mmzone import CFG_MIGRATE_TYPES, CFG_NR_PFNS, MAX_ORDER, NR_FREE_PAGES, free_list, migratetype_names
 from kmemsim.mm.page_flags import PG_BUDDY_MASK, PG_RESERVED_MASK, PG_VALID_MASK, ZONEID_PGSHIFT
 
 __all__ = ["validate_free_lists", "validate_no_free_buddies", "validate_counters",
@@ -27,9 +27,9 @@ def free_blocks(k, zone: int) -> dict[int, tuple[int, int]]:
     """Every block on a free list of ``zone``: head pfn -> (order, migratetype of its list).
     Walking checks every back-pointer, which also catches an entry on two lists or a cycle."""
     mem = k.mem
-    types = int(mem.cfg[2])
+    types = int(mem.cfg[CFG_MIGRATE_TYPES])
     names = migratetype_names(k.machine.cma, k.machine.memory_isolation)
-    nr_pfns = int(mem.cfg[0])
+    nr_pfns = int(mem.cfg[CFG_NR_PFNS])
     blocks: dict[int, tuple[int, int]] = {}
     for order in range(MAX_ORDER):
         for mt in range(types):
@@ -90,7 +90,7 @@ def pcp_pages(k) -> dict[int, tuple[int, int, int]]:
     length of its three lists."""
     from kmemsim.mm.mmzone import MIGRATE_PCPTYPES, PCP_COUNT, pcp_list
     mem = k.mem
-    nr_pfns = int(mem.cfg[0])
+    nr_pfns = int(mem.cfg[CFG_NR_PFNS])
     pages: dict[int, tuple[int, int, int]] = {}
     for cpu in range(mem.pcp.shape[0]):
         for zone in _zones(k):

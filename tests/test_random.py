@@ -5,7 +5,7 @@ mask, or free a random live block).  After every step all validators run (Kernel
 step itself is checked against what the 3.13 buddy core must do:
 
 * an allocation fails exactly when its zone has no free block of the requested order or larger
-  (kmemsim's interim alloc is __rmqueue on one zone: own list, fallbacks, MIGRATE_RESERVE, and
+  (Kernel.buddy_alloc is __rmqueue on one zone: own list, fallbacks, MIGRATE_RESERVE, and
   without CMA/isolation these cover every free list);
 * a block comes from the zone gfp_zone() picks, is aligned to its order, overlaps no live block
   and no reserved page, and is filed under the migratetype the GFP mask asks for;

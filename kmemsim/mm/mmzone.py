@@ -111,7 +111,7 @@ CFG_GFP_ALLOWED_MASK = 19  # gfp_allowed_mask (GFP_BOOT_MASK until boot enables 
 CFG_JIFFIES = 20           # simulated time (advances with the slow-path issue's clock)
 CFG_HZ = 21
 CFG_ZONE_RECLAIM_MODE = 22
-CFG_SLOWPATH_NEEDED = 23   # kmemsim's count of first-pass failures (the slow path's issue)
+CFG_SLOWPATH_NEEDED = 23   # allocations the slow path gave up on where reclaim would come next
 NR_CFG = 24
 
 # struct per_cpu_pages fields in Mem.pcp[cpu, zone, :]

@@ -21,6 +21,7 @@ from kmemsim.mm.mmzone import CFG_EV_PGFREE, CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, 
     pfn_valid_within, zone_end_pfn, zone_spans_pfn
 from kmemsim.mm.page_flags import PageBuddy, PageCompound, PageReserved, __ClearPageBuddy, \
     __SetPageBuddy
+from kmemsim.mm.gfp import __GFP_COMP
 from kmemsim.mm.vmstat import __count_vm_events, __mod_zone_freepage_state, __mod_zone_page_state
 from kmemsim.mm.pageblock_flags import PB_migrate, PB_migrate_end, get_pageblock_flags_group, \
     set_pageblock_flags_group
@@ -419,7 +420,7 @@ def prep_new_page(mem, page, order, gfp_flags):
     zero in a simulator."""
     mem.private[page] = 0
     mem.count[page] = 1
-    if order > 0 and (gfp_flags & ___GFP_COMP) != 0:
+    if order > 0 and (gfp_flags & __GFP_COMP) != 0:
         prep_compound_page(mem, page, order)
     return 0
 
@@ -431,7 +432,6 @@ from kmemsim.mm.page_alloc_pcp import free_hot_cold_page  # noqa: E402  (it impo
 
 FLAGS_NOT_HEAD = np.uint32(FLAGS_ALL ^ PG_HEAD_MASK)
 FLAGS_NOT_TAIL = np.uint32(FLAGS_ALL ^ PG_TAIL_MASK)
-___GFP_COMP = 0x4000
 
 FLAGS_NOT_RESERVED = np.uint32(FLAGS_ALL ^ PG_RESERVED_MASK)
 

@@ -19,7 +19,7 @@ zone_reclaim answers NOSCAN until the reclaim issue).
 import numpy as np
 
 from kmemsim.jit import kernel
-from kmemsim.mm.gfp import allocflags_to_migratetype, gfp_zone
+from kmemsim.mm.gfp import __GFP_HARDWALL, __GFP_THISNODE, allocflags_to_migratetype, gfp_zone
 from kmemsim.mm.mmzone import CFG_CPU, CFG_GFP_ALLOWED_MASK, CFG_HZ, CFG_JIFFIES, \
     CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_NUMA, CFG_NR_NODES, \
     CFG_ZONE_RECLAIM_MODE, MIGRATE_MOVABLE, NR_ALLOC_BATCH, NR_FREE_CMA_PAGES, NR_FREE_PAGES
@@ -46,9 +46,6 @@ ALLOC_HIGH = 0x20
 ALLOC_CPUSET = 0x40
 ALLOC_CMA = 0x80
 
-___GFP_HARDWALL = 0x20000
-___GFP_THISNODE = 0x40000
-___GFP_WRITE = 0x1000000
 
 
 # ---- watermarks ------------------------------------------------------------------------------
@@ -102,7 +99,7 @@ def zone_watermark_ok_safe(mem, z, order, mark, classzone_idx, alloc_flags):
 def node_zonelist(mem, nid, flags):
     """Kernel: include/linux/gfp.h node_zonelist() with gfp_zonelist(): the THISNODE list
     for __GFP_THISNODE on NUMA, else the fallback list."""
-    if mem.cfg[CFG_NUMA] != 0 and (flags & ___GFP_THISNODE) != 0:
+    if mem.cfg[CFG_NUMA] != 0 and (flags & __GFP_THISNODE) != 0:
         return nid * 2 + 1
     return nid * 2
 
@@ -262,7 +259,7 @@ def __alloc_pages_nodemask(mem, gfp_mask, order, zonelist, nodemask):
         return np.int64(-1)
     if mem.cfg[CFG_MIGRATE_CMA] >= 0 and migratetype == MIGRATE_MOVABLE:
         alloc_flags |= ALLOC_CMA
-    page = get_page_from_freelist(mem, gfp_mask | ___GFP_HARDWALL, nodemask, order, zonelist,
+    page = get_page_from_freelist(mem, gfp_mask | __GFP_HARDWALL, nodemask, order, zonelist,
                                   high_zoneidx, alloc_flags, preferred_zone, migratetype)
     if page < 0:
         # memalloc_noio_flags(): no task of kmemsim's runs in a no-IO section

@@ -27,7 +27,7 @@ from kmemsim.mm.mmzone import (
     CFG_HZ, CFG_NR_PFNS, CFG_NUMA, CFG_PAGEBLOCK_ORDER, CFG_PCP_LIST_BASE, CFG_SPARSEMEM, MAX_ORDER,
     MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES,
     NR_ALLOC_BATCH, NR_CFG, NR_VM_ZONE_STAT_ITEMS, PAGE_SHIFT, PAGE_SIZE, PAGES_PER_SECTION,
-    WMARK_HIGH, WMARK_LOW, WMARK_MIN, ZONE_NAMES, Mem, fallbacks_table, migrate_types,
+    WMARK_HIGH, WMARK_LOW, WMARK_MIN, Mem, fallbacks_table, migrate_types,
 )
 from kmemsim.mm.page_flags import PG_RESERVED_MASK, PG_VALID_MASK, ZONEID_PGSHIFT
 
@@ -208,7 +208,7 @@ def free_area_init_core(k, node, pb_base: int) -> int:
             k.printk(f"  {name} zone: {memmap_pages} pages exceeds freesize {freesize}")
         if j == 0 and freesize > machine.dma_reserve:
             freesize -= machine.dma_reserve
-            k.printk(f"  {ZONE_NAMES_OF(machine)[0]} zone: {machine.dma_reserve} pages reserved")
+            k.printk(f"  {machine.zone_types[0]} zone: {machine.dma_reserve} pages reserved")
         mem.spanned_pages[zone] = size
         mem.present_pages[zone] = realsize
         mem.managed_pages[zone] = realsize if is_highmem_idx(k, j) else freesize
@@ -225,10 +225,6 @@ def free_area_init_core(k, node, pb_base: int) -> int:
             pb_base += -(-(span.end - span.start // nr * nr) // nr)
         memmap_init_zone(k, size, node.nid, j, span.start)
     return pb_base
-
-
-def ZONE_NAMES_OF(machine) -> tuple[str, ...]:
-    return machine.zone_types
 
 
 def memmap_init_zone(k, size: int, nid: int, zone_idx: int, start_pfn: int) -> None:

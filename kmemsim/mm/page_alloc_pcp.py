@@ -16,6 +16,7 @@ from kmemsim.mm.mmzone import CFG_CPU, CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_MIGRAT
     MIGRATE_MOVABLE, \
     MIGRATE_PCPTYPES, NR_ALLOC_BATCH, NR_FREE_CMA_PAGES, NR_FREE_PAGES, PCP_BATCH, PCP_COUNT, \
     PCP_HIGH, is_migrate_cma, is_migrate_isolate, page_zone_id, pcp_list
+from kmemsim.mm.gfp import GFP_THISNODE_NUMA, __GFP_COLD
 from kmemsim.mm.page_alloc import __free_one_page, __rmqueue, free_one_page, \
     free_pages_prepare, get_freepage_migratetype, get_pageblock_migratetype, prep_new_page, \
     set_freepage_migratetype
@@ -26,8 +27,6 @@ __all__ = ["free_hot_cold_page", "free_hot_cold_page_list",
            "free_pcppages_bulk", "rmqueue_bulk", "buffered_rmqueue", "drain_pages",
            "drain_local_pages", "drain_all_pages", "gfp_thisnode_allocation"]
 
-___GFP_COLD = 0x100
-GFP_THISNODE = 0x40000 | 0x200 | 0x1000     # __GFP_THISNODE|__GFP_NOWARN|__GFP_NORETRY
 
 
 @kernel
@@ -140,7 +139,7 @@ def gfp_thisnode_allocation(mem, gfp_mask):
     """Kernel: mm/page_alloc.c gfp_thisnode_allocation(): all of GFP_THISNODE (NUMA only)."""
     if mem.cfg[CFG_NUMA] == 0:
         return False
-    return (gfp_mask & GFP_THISNODE) == GFP_THISNODE
+    return (gfp_mask & GFP_THISNODE_NUMA) == GFP_THISNODE_NUMA
 
 
 @kernel
@@ -148,7 +147,7 @@ def buffered_rmqueue(mem, preferred_zone, zone, order, gfp_flags, migratetype):
     """Kernel: mm/page_alloc.c buffered_rmqueue(): order 0 from this CPU's list (refilled
     with a batch when empty), higher orders from __rmqueue under the zone lock; then the
     fair-policy batch, PGALLOC, the NUMA counters and prep_new_page.  -1 on failure."""
-    cold = (gfp_flags & ___GFP_COLD) != 0
+    cold = (gfp_flags & __GFP_COLD) != 0
     if order == 0:
         cpu = mem.cfg[CFG_CPU]
         head = pcp_list(mem, cpu, zone, migratetype)

@@ -19,6 +19,7 @@ in interrupt context.
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.mm.gfp import __GFP_HIGH, __GFP_MEMALLOC, __GFP_NOMEMALLOC, __GFP_WAIT
 from kmemsim.mm.mmzone import CFG_CPU, CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_SLOWPATH_NEEDED, MAX_ORDER, \
     MIGRATE_MOVABLE, NR_ALLOC_BATCH, WMARK_HIGH, WMARK_LOW
 from kmemsim.mm.page_alloc_fastpath import ALLOC_CMA, ALLOC_CPUSET, ALLOC_HARDER, \
@@ -30,10 +31,6 @@ from kmemsim.mm.vmstat import __mod_zone_page_state, zone_page_state
 __all__ = ["gfp_to_alloc_flags", "prepare_slowpath", "__alloc_pages_high_priority",
            "__alloc_pages_slowpath"]
 
-___GFP_HIGH = 0x20
-___GFP_WAIT = 0x10
-___GFP_NOMEMALLOC = 0x10000
-___GFP_MEMALLOC = 0x2000
 
 
 @kernel
@@ -44,13 +41,13 @@ def gfp_to_alloc_flags(mem, gfp_mask, migratetype):
     requests with CONFIG_CMA.  (The kernel recomputes the migratetype; the caller's is the
     same.)"""
     alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET
-    alloc_flags |= gfp_mask & ___GFP_HIGH
-    if (gfp_mask & ___GFP_WAIT) == 0:
-        if (gfp_mask & ___GFP_NOMEMALLOC) == 0:
+    alloc_flags |= gfp_mask & __GFP_HIGH
+    if (gfp_mask & __GFP_WAIT) == 0:
+        if (gfp_mask & __GFP_NOMEMALLOC) == 0:
             alloc_flags |= ALLOC_HARDER
         alloc_flags &= ~ALLOC_CPUSET
-    if (gfp_mask & ___GFP_NOMEMALLOC) == 0:
-        if gfp_mask & ___GFP_MEMALLOC:
+    if (gfp_mask & __GFP_NOMEMALLOC) == 0:
+        if gfp_mask & __GFP_MEMALLOC:
             alloc_flags |= ALLOC_NO_WATERMARKS
     if mem.cfg[CFG_MIGRATE_CMA] >= 0 and migratetype == MIGRATE_MOVABLE:
         alloc_flags |= ALLOC_CMA

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.mm.gfp import __GFP_OTHER_NODE
 from kmemsim.mm.mmzone import CFG_CPU, CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_MAX_NR_ZONES, \
     NR_FREE_CMA_PAGES, NR_FREE_PAGES, ZONE_STAT_ITEMS, is_migrate_cma
 
@@ -38,7 +39,6 @@ NUMA_MISS = ZONE_STAT_ITEMS.index("numa_miss")
 NUMA_FOREIGN = ZONE_STAT_ITEMS.index("numa_foreign")
 NUMA_LOCAL = ZONE_STAT_ITEMS.index("numa_local")
 NUMA_OTHER = ZONE_STAT_ITEMS.index("numa_other")
-___GFP_OTHER_NODE = 0x800000
 
 
 def _for_zones(prefix: str, zone_types) -> list[str]:
@@ -190,7 +190,7 @@ def zone_statistics(mem, preferred_zone, z, flags):
     else:
         __inc_zone_state(mem, z, NUMA_MISS)
         __inc_zone_state(mem, preferred_zone, NUMA_FOREIGN)
-    if flags & ___GFP_OTHER_NODE:
+    if flags & __GFP_OTHER_NODE:
         local_node = preferred_zone // nz
     else:
         local_node = mem.cpu_to_node[mem.cfg[CFG_CPU]]
