@@ -5,7 +5,7 @@ Kernel functions are ordinary module-level Python functions marked with :func:`k
 ``kmemsim explain`` can trace them.  In *compiled* mode the same code objects are handed to
 ``numba.njit``: each function is re-created over a copy of its module's globals in which every
 other kernel function is replaced by its compiled twin, so compiled code only ever calls
-compiled code.  Called from Python, a compiled function gets the Mem as one StructRef
+compiled code.  Called from Python, a compiled function gets the Mem as one pointer
 (:mod:`kmemsim.memstruct`) rather than a tuple numba would flatten into ~250 arguments.  Both
 modes work on the very same numpy arrays (:class:`kmemsim.mm.mmzone.Mem`), so a machine can even
 be switched from one mode to the other between two operations.
@@ -48,7 +48,9 @@ KERNEL_MODULES = (
 _registry: dict[str, types.FunctionType] = {}
 _compiled_source: dict[str, types.FunctionType] = {}    # name -> loop form for numba
 _CACHE = os.environ.get("KMEMSIM_NUMBA_CACHE", "1") == "1"
-_JIT_OPTIONS = {"inline": os.environ.get("KMEMSIM_INLINE", "never")}
+# No reference counting: compiled kernel code never allocates, and sees the state through
+# descriptors that own nothing (kmemsim.memstruct).
+_JIT_OPTIONS = {"inline": os.environ.get("KMEMSIM_INLINE", "never"), "_nrt": False}
 _namespaces: dict[str, types.SimpleNamespace] = {}
 
 
@@ -130,7 +132,7 @@ def _build_compiled() -> types.SimpleNamespace:
     from kmemsim.mm.mmzone import Mem
 
     def boundary(dispatcher):
-        """Called from Python: a Mem becomes its MemStruct on the way in."""
+        """Called from Python: a Mem becomes its MemHandle on the way in."""
         def call(*args):
             if args and type(args[0]) is Mem:
                 args = (as_struct(args[0]),) + args[1:]
