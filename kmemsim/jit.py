@@ -37,6 +37,7 @@ KERNEL_MODULES = (
     "kmemsim.mm.pageblock_flags",
     "kmemsim.mm.gfp",
     "kmemsim.mm.vmstat",
+    "kmemsim.mm.backing_dev",
     "kmemsim.mm.page_alloc",
     "kmemsim.mm.page_alloc_pcp",
     "kmemsim.mm.page_alloc_fastpath",

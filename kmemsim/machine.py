@@ -121,6 +121,8 @@ class Machine:
     dma_reserve: int = 0                     # pages, set_dma_reserve() (x86: below 16 MiB)
     bootmem: str = "nobootmem"               # nobootmem (memblock) | bootmem (mm/bootmem.c bitmap)
     bootmem_bitmap: Range | None = None      # pages of the bootmem bitmap, freed after its walk
+    swap_pages: int = 0                      # swap space (pages); 0: anonymous memory stays
+    max_owners: int = 1024                   # tasks + files + kernel threads a run may create
     sources: dict[str, str] = field(default_factory=dict)   # where the numbers come from
 
     @property
@@ -157,6 +159,10 @@ class Machine:
             raise KmemsimError(f"{where}: memory_model must be sparsemem or flatmem")
         if not 1 <= self.cpus <= 64:
             raise KmemsimError(f"{where}: cpus {self.cpus} is outside 1..64")
+        if self.swap_pages < 0:
+            raise KmemsimError(f"{where}: swap_pages {self.swap_pages} must be 0 or more")
+        if not 16 <= self.max_owners <= 1 << 20:
+            raise KmemsimError(f"{where}: max_owners {self.max_owners} is outside 16..1048576")
         if self.bootmem not in ("nobootmem", "bootmem"):
             raise KmemsimError(f"{where}: bootmem must be nobootmem or bootmem")
         if not self.nodes:
@@ -251,7 +257,7 @@ def _typed(data: dict, key: str, kind, default, origin: str):
 
 _TOP_KEYS = {"name", "description", "arch", "cpus", "hz", "pageblock_order", "memory_model",
              "numa", "cma", "memory_isolation", "thp", "hugetlb", "dma_reserve",
-             "bootmem", "bootmem_bitmap",
+             "bootmem", "bootmem_bitmap", "swap_pages", "max_owners",
              "node", "sources"}
 
 
@@ -325,6 +331,7 @@ def machine_from_dict(data: dict, origin: str) -> Machine:
         hugetlb=t("hugetlb", bool, False),
         dma_reserve=t("dma_reserve", int, 0),
         bootmem=t("bootmem", str, "nobootmem"),
+        swap_pages=t("swap_pages", int, 0), max_owners=t("max_owners", int, 1024),
         bootmem_bitmap=(_pfn_range(data["bootmem_bitmap"], f"{origin}: bootmem_bitmap")
                         if "bootmem_bitmap" in data else None),
         sources=dict(data.get("sources", {})),
@@ -360,7 +367,8 @@ def dump_toml(m: Machine) -> str:
              f"memory_isolation = {str(m.memory_isolation).lower()}",
              f"thp = {str(m.thp).lower()}", f"hugetlb = {str(m.hugetlb).lower()}",
              f"dma_reserve = {m.dma_reserve}",
-             f'bootmem = "{m.bootmem}"']
+             f'bootmem = "{m.bootmem}"', f"swap_pages = {m.swap_pages}",
+             f"max_owners = {m.max_owners}"]
     if m.bootmem_bitmap is not None:
         lines.append(f"bootmem_bitmap = {{ start = {_addr(m.bootmem_bitmap.start)}, "
                      f"end = {_addr(m.bootmem_bitmap.end)} }}")

@@ -40,7 +40,7 @@ __all__ = [
     "PAGE_SHIFT", "PAGE_SIZE", "MAX_ORDER", "MAX_ORDER_NR_PAGES", "PAGE_ALLOC_COSTLY_ORDER",
     "MIGRATE_UNMOVABLE", "MIGRATE_RECLAIMABLE", "MIGRATE_MOVABLE", "MIGRATE_PCPTYPES",
     "MIGRATE_RESERVE", "MIGRATE_TYPES_MAX", "ZONE_NAMES", "ZONE_STAT_ITEMS", "NUMA_STAT_ITEMS",
-    "Mem", "free_list", "pcp_list", "zone_end_pfn", "zone_spans_pfn", "pfn_valid", "pfn_valid_within",
+    "Mem", "free_list", "pcp_list", "lru_list_head", "owner_head", "zone_end_pfn", "zone_spans_pfn", "pfn_valid", "pfn_valid_within",
     "page_zone_id", "page_zonenum", "page_to_nid", "populated_zone",
     "is_migrate_cma", "is_migrate_isolate", "migratetype_names", "migrate_types",
 ]
@@ -112,7 +112,96 @@ CFG_JIFFIES = 20           # simulated time (advances with the slow-path issue's
 CFG_HZ = 21
 CFG_ZONE_RECLAIM_MODE = 22
 CFG_SLOWPATH_NEEDED = 23   # allocations the slow path gave up on where reclaim would come next
-NR_CFG = 24
+CFG_LRU_LIST_BASE = 24     # index of the first LRU list head in lru_next/lru_prev
+CFG_RMAP_HEAD_BASE = 25    # index of owner 0's page-list head in rmap_next/rmap_prev
+CFG_MAX_OWNERS = 26        # rows of Mem.owners (owner 0 is the default task context)
+CFG_CURRENT = 27           # the running task (a row of Mem.owners); 0: an ordinary process
+CFG_TOTAL_SWAP_PAGES = 28  # total_swap_pages
+CFG_NR_SWAP_PAGES = 29     # nr_swap_pages: free swap slots
+CFG_EXTFRAG_THRESHOLD = 30 # vm.extfrag_threshold
+CFG_BDI_CONGESTED = 31     # bit BLK_RW_ASYNC / BLK_RW_SYNC: the backing device is congested
+CFG_NR_WRITEBACK = 32      # pages under writeback on the (one) backing device
+CFG_CONGESTION_ON = 33     # writeback pages at which the device becomes congested
+CFG_CONGESTION_OFF = 34    # ... and below which it is no longer
+CFG_OOM_KILLER_DISABLED = 35
+CFG_LAPTOP_MODE = 36
+CFG_COMPACTION = 37        # CONFIG_COMPACTION (1 on every kmemsim machine; 0 to try without)
+CFG_NEXT_PID = 38
+NR_CFG = 39
+
+# enum lru_list
+LRU_INACTIVE_ANON = 0
+LRU_ACTIVE_ANON = 1
+LRU_INACTIVE_FILE = 2
+LRU_ACTIVE_FILE = 3
+LRU_UNEVICTABLE = 4
+NR_LRU_LISTS = 5
+LRU_BASE = 0
+LRU_ACTIVE = 1
+LRU_FILE = 2
+LRU_NAMES = ("inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable")
+
+# Slots of Mem.zone_misc[zone, :]: the struct zone fields of reclaim and compaction.
+ZM_COMPACT_CACHED_MIGRATE_PFN = 0
+ZM_COMPACT_CACHED_FREE_PFN = 1
+ZM_COMPACT_CONSIDERED = 2
+ZM_COMPACT_DEFER_SHIFT = 3
+ZM_COMPACT_ORDER_FAILED = 4
+ZM_COMPACT_BLOCKSKIP_FLUSH = 5
+ZM_FLAGS = 6                      # enum zone_flags bits
+ZM_RECENT_ROTATED_ANON = 7        # zone->lruvec.reclaim_stat.recent_rotated[0]
+ZM_RECENT_ROTATED_FILE = 8
+ZM_RECENT_SCANNED_ANON = 9
+ZM_RECENT_SCANNED_FILE = 10
+ZM_INACTIVE_RATIO = 11            # unused slot kept free (inactive_ratio has its own array)
+NR_ZONE_MISC = 12
+
+# enum zone_flags (bit numbers in zone_misc[zone, ZM_FLAGS])
+ZONE_RECLAIM_LOCKED = 0
+ZONE_OOM_LOCKED = 1
+ZONE_CONGESTED = 2
+ZONE_TAIL_LRU_DIRTY = 3
+ZONE_WRITEBACK = 4
+
+# Slots of Mem.pgdat_misc[nid, :]: pg_data_t's kswapd fields and kswapd's own loop state.
+PGDAT_KSWAPD_MAX_ORDER = 0
+PGDAT_CLASSZONE_IDX = 1
+PGDAT_KSWAPD_STATE = 2            # KSWAPD_* below
+PGDAT_KSWAPD_ORDER = 3            # kswapd()'s local variables, kept across its sleeps
+PGDAT_KSWAPD_CLASSZONE = 4
+PGDAT_KSWAPD_BALANCED_ORDER = 5
+PGDAT_KSWAPD_BALANCED_CLASSZONE = 6
+PGDAT_KSWAPD_SLEEP_UNTIL = 7      # jiffies a short (HZ/10) sleep ends
+NR_PGDAT_MISC = 8
+KSWAPD_SLEEPING = 0               # on its wait queue until woken
+KSWAPD_RUNNABLE = 1               # woken (wakeup_kswapd), runs when the scheduler lets it
+KSWAPD_NAPPING = 2                # the short sleep of kswapd_try_to_sleep()
+
+# Per-CPU pagevecs (mm/swap.c): Mem.pagevecs[cpu, which, 0] is nr, [1:] the pages.
+PAGEVEC_SIZE = 14
+PVEC_LRU_ADD = 0
+PVEC_LRU_ROTATE = 1
+PVEC_LRU_DEACTIVATE = 2
+PVEC_ACTIVATE = 3
+NR_PAGEVECS = 4
+
+# Columns of Mem.owners[owner, :]: what a page can belong to.  Row 0 is the default task
+# context (an ordinary process that owns nothing); kmemsim.sim.owners fills the rest.
+OW_KIND = 0                       # OWNER_* below
+OW_PID = 1
+OW_FLAGS = 2                      # task->flags (PF_*) of a task
+OW_TIF = 3                        # thread flags: TIF_MEMDIE
+OW_OOM_SCORE_ADJ = 4
+OW_RSS = 5                        # resident pages (MM_ANONPAGES of a task, nrpages of a file)
+OW_SWAP = 6                       # swap entries (MM_SWAPENTS)
+OW_DIRTY = 7                      # dirty page-cache pages of a file
+OW_NR_PTES = 8                    # page-table pages charged to the task
+OW_TOTAL_VM = 9                   # pages mapped (for the OOM report)
+NR_OWNER_FIELDS = 10
+OWNER_FREE = 0
+OWNER_TASK = 1                    # a task: its pages are anonymous memory
+OWNER_FILE = 2                    # a file: its pages are page cache
+OWNER_KTHREAD = 3                 # a kernel thread (kswapd): owns no pages
 
 # struct per_cpu_pages fields in Mem.pcp[cpu, zone, :]
 PCP_COUNT = 0
@@ -162,6 +251,17 @@ class Mem(NamedTuple):
     zlc_last_full_zap: np.ndarray # int64[nr_nodes]
     reclaim_nodes: np.ndarray     # int8[nr_nodes, nr_nodes]: pgdat->reclaim_nodes
     inactive_ratio: np.ndarray    # int64[nr_zone_ids]
+    # the slow path's state (kmemsim.mm.vmscan, compaction, swap, oom_kill)
+    vm_event_index: np.ndarray    # int64[NR_EV]: this machine's number of each EV_* event, or -1
+    zone_misc: np.ndarray         # int64[nr_zone_ids, NR_ZONE_MISC]
+    pgdat_misc: np.ndarray        # int64[nr_nodes, NR_PGDAT_MISC]
+    pagevecs: np.ndarray          # int32[nr_cpus, NR_PAGEVECS, 1 + PAGEVEC_SIZE]
+    # who owns a page: page->mapping as an owner row (0: nobody), and each owner's pages on a
+    # list of its own (heads after the pfns), standing for its page tables or page cache
+    mapping: np.ndarray           # int32[nr_pfns]
+    rmap_next: np.ndarray         # int32[nr_pfns + max_owners]
+    rmap_prev: np.ndarray         # int32[nr_pfns + max_owners]
+    owners: np.ndarray            # int64[max_owners, NR_OWNER_FIELDS]
 
 
 def migrate_types(cma: bool, isolation: bool) -> tuple[int, int, int]:
@@ -212,6 +312,18 @@ def pcp_list(mem, cpu, zone, migratetype):
     """Index of the list head ``per_cpu_ptr(zone->pageset, cpu)->pcp.lists[migratetype]``."""
     return (mem.cfg[CFG_PCP_LIST_BASE]
             + (cpu * mem.managed_pages.shape[0] + zone) * MIGRATE_PCPTYPES + migratetype)
+
+
+@kernel
+def lru_list_head(mem, zone, lru):
+    """Index of the list head ``zone->lruvec.lists[lru]``."""
+    return mem.cfg[CFG_LRU_LIST_BASE] + zone * NR_LRU_LISTS + lru
+
+
+@kernel
+def owner_head(mem, owner):
+    """Index of the head of ``owner``'s page list in rmap_next/rmap_prev."""
+    return mem.cfg[CFG_RMAP_HEAD_BASE] + owner
 
 
 @kernel

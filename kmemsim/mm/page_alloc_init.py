@@ -18,9 +18,14 @@ import math
 
 import numpy as np
 
+from kmemsim.mm.backing_dev import CONGESTION_OFF, CONGESTION_ON
 from kmemsim.mm.memblock import Memblock, for_each_free_mem_range, memblock_add, memblock_reserve
 from kmemsim.mm.gfp import GFP_BOOT_MASK
 from kmemsim.mm.mmzone import (
+    CFG_COMPACTION, CFG_CONGESTION_OFF, CFG_CONGESTION_ON, CFG_EXTFRAG_THRESHOLD,
+    CFG_LRU_LIST_BASE, CFG_MAX_OWNERS, CFG_NEXT_PID, CFG_NR_SWAP_PAGES, CFG_RMAP_HEAD_BASE,
+    CFG_TOTAL_SWAP_PAGES, NR_LRU_LISTS, NR_OWNER_FIELDS, NR_PAGEVECS, NR_PGDAT_MISC,
+    NR_ZONE_MISC, PAGEVEC_SIZE,
     CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_FREE_LIST_BASE, CFG_GFP_ALLOWED_MASK, CFG_HIGHMEM_IDX,
     CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MIGRATE_ISOLATE, CFG_MIGRATE_TYPES,
     CFG_MOBILITY_DISABLED, CFG_MOVABLE_IDX, CFG_NORMAL_IDX, CFG_NR_CPUS, CFG_NR_NODES,
@@ -50,8 +55,10 @@ def alloc_mem(machine) -> Mem:
     migrate_count, mt_cma, mt_isolate = migrate_types(machine.cma, machine.memory_isolation)
     ncpus = machine.cpus
     nr_free_heads = nz * MAX_ORDER * migrate_count
-    nr_heads = nr_free_heads + ncpus * nz * MIGRATE_PCPTYPES
-    from kmemsim.mm.vmstat import vm_event_names
+    nr_pcp_heads = ncpus * nz * MIGRATE_PCPTYPES
+    nr_heads = nr_free_heads + nr_pcp_heads + nz * NR_LRU_LISTS
+    max_owners = machine.max_owners
+    from kmemsim.mm.vmstat import vm_event_index, vm_event_names
     events = vm_event_names(machine)
     cfg = np.zeros(NR_CFG, dtype=np.int64)
     zt = machine.zone_types
@@ -74,6 +81,15 @@ def alloc_mem(machine) -> Mem:
     cfg[CFG_NUMA] = machine.numa
     cfg[CFG_GFP_ALLOWED_MASK] = GFP_BOOT_MASK
     cfg[CFG_HZ] = machine.hz
+    cfg[CFG_LRU_LIST_BASE] = nr_pfns + nr_free_heads + nr_pcp_heads
+    cfg[CFG_RMAP_HEAD_BASE] = nr_pfns
+    cfg[CFG_MAX_OWNERS] = max_owners
+    cfg[CFG_TOTAL_SWAP_PAGES] = cfg[CFG_NR_SWAP_PAGES] = machine.swap_pages
+    cfg[CFG_EXTFRAG_THRESHOLD] = 500
+    cfg[CFG_CONGESTION_ON] = CONGESTION_ON
+    cfg[CFG_CONGESTION_OFF] = CONGESTION_OFF
+    cfg[CFG_COMPACTION] = 1
+    cfg[CFG_NEXT_PID] = 1
     links = np.full(nr_pfns + nr_heads, -1, dtype=np.int32)
     heads = np.arange(nr_pfns, nr_pfns + nr_heads, dtype=np.int32)
     lru_next, lru_prev = links, links.copy()
@@ -112,7 +128,22 @@ def alloc_mem(machine) -> Mem:
         zlc_last_full_zap=np.zeros(len(machine.nodes), dtype=np.int64),
         reclaim_nodes=np.zeros((len(machine.nodes), len(machine.nodes)), dtype=np.int8),
         inactive_ratio=np.zeros(nz, dtype=np.int64),
+        vm_event_index=vm_event_index(events),
+        zone_misc=np.zeros((nz, NR_ZONE_MISC), dtype=np.int64),
+        pgdat_misc=np.zeros((len(machine.nodes), NR_PGDAT_MISC), dtype=np.int64),
+        pagevecs=np.zeros((ncpus, NR_PAGEVECS, 1 + PAGEVEC_SIZE), dtype=np.int32),
+        # zero-filled: the pages of these arrays cost memory only once pages have owners
+        mapping=np.zeros(nr_pfns, dtype=np.int32),
+        rmap_next=_owner_links(nr_pfns, max_owners),
+        rmap_prev=_owner_links(nr_pfns, max_owners),
+        owners=np.zeros((max_owners, NR_OWNER_FIELDS), dtype=np.int64),
     )
+
+
+def _owner_links(nr_pfns: int, max_owners: int) -> np.ndarray:
+    links = np.zeros(nr_pfns + max_owners, dtype=np.int32)
+    links[nr_pfns:] = np.arange(nr_pfns, nr_pfns + max_owners, dtype=np.int32)
+    return links
 
 
 def _pageblock_bytes(machine, nr_pfns: int) -> int:

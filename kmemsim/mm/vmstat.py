@@ -31,7 +31,8 @@ __all__ = [
     "__mod_zone_freepage_state", "__count_vm_event", "__count_vm_events",
     "__count_zone_vm_events", "zone_statistics", "calculate_normal_threshold",
     "calculate_pressure_threshold", "refresh_zone_stat_thresholds", "all_vm_events",
-    "global_page_state", "NUMA_HIT", "NUMA_MISS", "NUMA_FOREIGN", "NUMA_LOCAL", "NUMA_OTHER",
+    "global_page_state", "vm_event_index", "count_vm_event", "count_vm_events",
+    "count_zone_vm_events", "EVENT_KEYS", "NR_EV", "NUMA_HIT", "NUMA_MISS", "NUMA_FOREIGN", "NUMA_LOCAL", "NUMA_OTHER",
 ]
 
 NUMA_HIT = ZONE_STAT_ITEMS.index("numa_hit")
@@ -77,6 +78,62 @@ def vm_event_names(machine) -> list[str]:
     names += ["nr_tlb_remote_flush", "nr_tlb_remote_flush_received", "nr_tlb_local_flush_all",
               "nr_tlb_local_flush_one"]
     return names
+
+
+# kmemsim's fixed numbers for the events compiled code counts (a machine's own numbering
+# depends on its zones and options: Mem.vm_event_index maps one to the other, -1 when absent).
+# A zone family (pgrefill, pgsteal_*, pgscan_*) is named by its entry for the first zone.
+EVENT_KEYS = (
+    "pgpgin", "pgpgout", "pswpin", "pswpout", "pgactivate", "pgdeactivate", "pgfault",
+    "pgmajfault", "pgrefill", "pgsteal_kswapd", "pgsteal_direct", "pgscan_kswapd",
+    "pgscan_direct", "pgscan_direct_throttle", "zone_reclaim_failed", "slabs_scanned",
+    "kswapd_low_wmark_hit_quickly", "kswapd_high_wmark_hit_quickly", "pageoutrun", "allocstall",
+    "pgrotated", "pgmigrate_success", "pgmigrate_fail", "compact_migrate_scanned",
+    "compact_free_scanned", "compact_isolated", "compact_stall", "compact_fail",
+    "compact_success",
+)
+_ZONE_FAMILIES = {"pgrefill", "pgsteal_kswapd", "pgsteal_direct", "pgscan_kswapd", "pgscan_direct"}
+for _i, _name in enumerate(EVENT_KEYS):
+    globals()["EV_" + _name.upper()] = _i
+NR_EV = len(EVENT_KEYS)
+
+
+def vm_event_index(names: list[str]) -> np.ndarray:
+    """Mem.vm_event_index for a machine whose events are ``names`` (vm_event_names)."""
+    index = np.full(NR_EV, -1, dtype=np.int64)
+    for i, key in enumerate(EVENT_KEYS):
+        if key in _ZONE_FAMILIES:
+            index[i] = next(j for j, n in enumerate(names) if n.startswith(key + "_")
+                            and n[len(key) + 1:] in ("dma", "dma32", "normal", "high", "movable"))
+        elif key in names:
+            index[i] = names.index(key)
+    return index
+
+
+@kernel
+def count_vm_event(mem, ev):
+    """Kernel: include/linux/vmstat.h count_vm_event() for kmemsim's event number ``ev``
+    (EV_*); nothing when the machine's configuration lacks the event."""
+    i = mem.vm_event_index[ev]
+    if i >= 0:
+        mem.vm_events[mem.cfg[CFG_CPU], i] += 1
+
+
+@kernel
+def count_vm_events(mem, ev, delta):
+    """Kernel: include/linux/vmstat.h count_vm_events() (EV_* numbering)."""
+    i = mem.vm_event_index[ev]
+    if i >= 0:
+        mem.vm_events[mem.cfg[CFG_CPU], i] += delta
+
+
+@kernel
+def count_zone_vm_events(mem, ev, zone, delta):
+    """Kernel: include/linux/vmstat.h __count_zone_vm_events() for a zone family given by its
+    EV_* number (the machine's entry for ``zone``'s type)."""
+    i = mem.vm_event_index[ev]
+    if i >= 0:
+        mem.vm_events[mem.cfg[CFG_CPU], i + zone % mem.cfg[CFG_MAX_NR_ZONES]] += delta
 
 
 # ---- zone counters ---------------------------------------------------------------------------

@@ -40,7 +40,8 @@ def entries() -> list[tuple[str, str, str, str]]:
 # Registered functions that are kmemsim's own, not the kernel's (each says so in its docstring)
 KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
                "rmqueue_zone_locked", "replay_buddy_events", "_zonelist_zone", "_zone_allowed",
-               "alloc_free_pairs", "replay_events"}
+               "alloc_free_pairs", "replay_events", "lru_list_head", "owner_head",
+               "count_zone_vm_events", "update_congestion"}
 
 
 def uncited() -> list[str]:
