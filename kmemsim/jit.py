@@ -42,6 +42,10 @@ KERNEL_MODULES = (
     "kmemsim.mm.page_alloc_pcp",
     "kmemsim.mm.page_alloc_fastpath",
     "kmemsim.mm.page_alloc_slowpath",
+    "kmemsim.mm.compaction",
+    "kmemsim.mm.mm_inline",
+    "kmemsim.mm.swap",
+    "kmemsim.sim.owners",
     "kmemsim.sim.buddy_core",
     "kmemsim.sim.batch",
 )

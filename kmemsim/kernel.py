@@ -66,6 +66,7 @@ class Kernel:
         self.live: dict[str, Allocation] = {}
         self.freed: set[str] = set()
         self._next_id = 0
+        self.owner_ids: dict[str, int] = {}        # task and file names -> rows of mem.owners
 
     # ---- boot --------------------------------------------------------------------------------
     def printk(self, line: str) -> None:
@@ -189,6 +190,107 @@ class Kernel:
         else:
             self._set_cpu(cpu)
             self.fn.drain_pages(self.mem, cpu)
+
+    # ---- who owns memory: tasks and files (kmemsim.sim.owners) ---------------------------------
+    def _new_owner(self, name: str, kind: int, flags: int = 0) -> int:
+        if not name or any(c.isspace() for c in name):
+            raise KmemsimError(f"name {name!r} must be one word")
+        if name in self.owner_ids:
+            raise KmemsimError(f"{name!r} already exists: pick another name")
+        row = int(self.fn.owner_alloc(self.mem, kind, flags))
+        if row < 0:
+            raise KmemsimError(f"no room for {name!r}: the machine's max_owners "
+                               f"({self.machine.max_owners}) are all in use")
+        self.owner_ids[name] = row
+        return row
+
+    def _owner(self, name: str, kind: int) -> int:
+        from kmemsim.mm.mmzone import OW_KIND, OWNER_FILE
+        row = self.owner_ids.get(name)
+        what = "file" if kind == OWNER_FILE else "task"
+        if row is None:
+            raise KmemsimError(f"unknown {what} {name!r}: create it first with "
+                               f"'{what} {name}'")
+        if int(self.mem.owners[row, OW_KIND]) != kind:
+            raise KmemsimError(f"{name!r} is not a {what}")
+        return row
+
+    def task(self, name: str) -> int:
+        """Create a simulated task (it owns anonymous memory); returns its pid."""
+        from kmemsim.mm.mmzone import OW_PID, OWNER_TASK
+        return int(self.mem.owners[self._new_owner(name, OWNER_TASK), OW_PID])
+
+    def file(self, name: str, tmpfs: bool = False) -> None:
+        """Create a file whose pages will be page cache (a tmpfs file's are swap-backed)."""
+        from kmemsim.mm.mmzone import OWNER_FILE
+        self._new_owner(name, OWNER_FILE, 1 if tmpfs else 0)
+
+    def _pages(self, n) -> int:
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise KmemsimError(f"page count {n!r} must be a whole number >= 0")
+        return int(n)
+
+    def fault(self, task: str, n: int, cpu: int = 0) -> int:
+        """``n`` anonymous write faults of ``task`` (do_anonymous_page); how many got a page."""
+        from kmemsim.mm.mmzone import OWNER_TASK
+        row, n = self._owner(task, OWNER_TASK), self._pages(n)
+        self._set_cpu(cpu)
+        return int(self.fn.fault_pages(self.mem, row, n))
+
+    def read(self, file: str, n: int, cpu: int = 0, write: bool = False) -> int:
+        """``n`` new pages of ``file`` read into the page cache (or written: dirty);
+        how many got a page."""
+        from kmemsim.mm.mmzone import OWNER_FILE
+        row, n = self._owner(file, OWNER_FILE), self._pages(n)
+        self._set_cpu(cpu)
+        return int(self.fn.read_file_pages(self.mem, row, n, 1 if write else 0))
+
+    def write(self, file: str, n: int, cpu: int = 0) -> int:
+        """``n`` new dirty pages of ``file``; how many got a page."""
+        return self.read(file, n, cpu, write=True)
+
+    def touch(self, name: str, n: int, cpu: int = 0) -> int:
+        """mark_page_accessed on the ``n`` oldest pages of a task or file."""
+        from kmemsim.mm.mmzone import OW_KIND
+        row = self.owner_ids.get(name)
+        if row is None:
+            raise KmemsimError(f"unknown task or file {name!r}")
+        self._set_cpu(cpu)
+        return int(self.fn.touch_pages(self.mem, row, self._pages(n)))
+
+    def munmap(self, task: str, n: int, cpu: int = 0) -> int:
+        """Unmap the ``n`` newest pages of ``task``; how many it had."""
+        from kmemsim.mm.mmzone import OWNER_TASK
+        row, n = self._owner(task, OWNER_TASK), self._pages(n)
+        self._set_cpu(cpu)
+        return int(self.fn.zap_task_pages(self.mem, row, n))
+
+    def truncate(self, file: str, cpu: int = 0, delete: bool = False) -> int:
+        """Drop every page of ``file`` from the page cache (and the file, with delete)."""
+        from kmemsim.mm.mmzone import OWNER_FILE
+        row = self._owner(file, OWNER_FILE)
+        self._set_cpu(cpu)
+        n = int(self.fn.truncate_inode_pages(self.mem, row))
+        if delete:
+            self.fn.owner_release(self.mem, row)
+            del self.owner_ids[file]
+        return n
+
+    def exit(self, task: str, cpu: int = 0) -> int:
+        """The task exits: all its memory is released; returns how many pages."""
+        from kmemsim.mm.mmzone import OWNER_TASK
+        row = self._owner(task, OWNER_TASK)
+        self._set_cpu(cpu)
+        n = int(self.fn.exit_mmap(self.mem, row))
+        self.fn.owner_release(self.mem, row)
+        del self.owner_ids[task]
+        return n
+
+    def tick(self, n: int = 1) -> int:
+        """Advance simulated time by ``n`` jiffies; returns jiffies."""
+        from kmemsim.mm.mmzone import CFG_JIFFIES
+        self.mem.cfg[CFG_JIFFIES] += self._pages(n)
+        return int(self.mem.cfg[CFG_JIFFIES])
 
     def show(self, name: str) -> str:
         """The text of a /proc file (buddyinfo, pagetypeinfo, ...) or of ``sysctl``."""

@@ -11,6 +11,17 @@ Operations (``#`` starts a comment, blank lines are ignored)::
     sysctl NAME=VALUE      write a vm sysctl (vm.min_free_kbytes=2048 ...)
     show FILE              print a /proc file: buddyinfo, pagetypeinfo, ..., or sysctl
     check                  run the validators (prints nothing when all hold)
+    task NAME              create a task (it will own anonymous memory)
+    file NAME / tmpfs NAME create a file (page cache) / a tmpfs file (swap-backed page cache)
+    fault TASK N [cpu=N]   N anonymous write faults of TASK
+    read FILE N [cpu=N]    N new pages of FILE read into the page cache (clean)
+    write FILE N [cpu=N]   N new pages of FILE written (dirty)
+    touch NAME N [cpu=N]   mark the N oldest pages of a task or file accessed
+    munmap TASK N [cpu=N]  unmap the N newest pages of TASK
+    truncate FILE [cpu=N]  drop every page of FILE from the page cache
+    kill TASK [cpu=N]      the task exits and its memory is released
+    tick N                 advance simulated time by N jiffies
+    fault, read and write print "NAME: K of N pages" when an allocation failed after K.
 
 The whole script is parsed before anything runs, so a malformed line changes nothing; an
 operation that fails at run time (a double free) stops the script with its line number and
@@ -35,9 +46,24 @@ OPERATIONS = {
     "sysctl": "sysctl NAME=VALUE",
     "show": "show FILE",
     "check": "check",
+    "task": "task NAME",
+    "file": "file NAME",
+    "tmpfs": "tmpfs NAME",
+    "fault": "fault TASK N [cpu=N]",
+    "read": "read FILE N [cpu=N]",
+    "write": "write FILE N [cpu=N]",
+    "touch": "touch NAME N [cpu=N]",
+    "munmap": "munmap TASK N [cpu=N]",
+    "truncate": "truncate FILE [cpu=N]",
+    "kill": "kill TASK [cpu=N]",
+    "tick": "tick N",
 }
 # the optional NAME=N arguments each operation takes
-KEYWORDS = {"alloc": ("cpu", "node"), "free": ("cpu",), "drain": ("cpu",)}
+KEYWORDS = {"alloc": ("cpu", "node"), "free": ("cpu",), "drain": ("cpu",),
+            **{op: ("cpu",) for op in ("fault", "read", "write", "touch", "munmap",
+                                       "truncate", "kill")}}
+# operations whose last argument is a page (or jiffy) count
+_COUNTED = {"fault", "read", "write", "touch", "munmap", "tick"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,14 @@ def _parse_line(lineno: int, text: str, where: str) -> Op | None:
         except KmemsimError as e:
             raise KmemsimError(f"{here}: {e}") from None
         return Op(lineno, name, (ident, order, gfp), kw)
+    if name in _COUNTED:
+        try:
+            n = int(args[-1], 0)
+        except ValueError:
+            n = -1
+        if n < 0:
+            raise KmemsimError(f"{here}: {args[-1]!r} is not a count: {usage}")
+        return Op(lineno, name, tuple(args[:-1]) + (n,), kw)
     if name == "show":
         from kmemsim.kernel import report_names
         if args[0] not in report_names():
@@ -125,6 +159,26 @@ def run_ops(k, ops: list[Op], check: bool = False, where: str = "script") -> Ite
                 yield k.show(op.args[0])
             elif op.name == "check":
                 k.check()
+            elif op.name in ("task", "file", "tmpfs"):
+                if op.name == "task":
+                    k.task(op.args[0])
+                else:
+                    k.file(op.args[0], tmpfs=op.name == "tmpfs")
+            elif op.name in ("fault", "read", "write"):
+                name, n = op.args
+                got = getattr(k, op.name)(name, n, **op.kw)
+                if got < n:
+                    yield f"{name}: {got} of {n} pages\n"
+            elif op.name == "touch":
+                k.touch(*op.args, **op.kw)
+            elif op.name == "munmap":
+                k.munmap(*op.args, **op.kw)
+            elif op.name == "truncate":
+                k.truncate(op.args[0], **op.kw)
+            elif op.name == "kill":
+                k.exit(op.args[0], **op.kw)
+            elif op.name == "tick":
+                k.tick(op.args[0])
             if check:
                 k.check()
         except KmemsimError as e:

@@ -14,7 +14,8 @@ from kmemsim.mm.mmzone import CFG_MIGRATE_TYPES, CFG_NR_PFNS, MAX_ORDER, NR_FREE
 from kmemsim.mm.page_flags import PG_BUDDY_MASK, PG_RESERVED_MASK, PG_VALID_MASK, ZONEID_PGSHIFT
 
 __all__ = ["validate_free_lists", "validate_no_free_buddies", "validate_counters",
-           "validate_page_accounting", "validate_all", "free_blocks", "pcp_pages"]
+           "validate_page_accounting", "validate_owners", "validate_lru", "validate_all",
+           "free_blocks", "pcp_pages", "owned_pages"]
 
 
 def _zones(k):
@@ -176,6 +177,9 @@ def validate_page_accounting(k, all_blocks=None, on_pcp=None) -> None:
     for a in k.live.values():
         zone = int(mem.flags[a.pfn]) >> ZONEID_PGSHIFT
         allocated[zone] = allocated.get(zone, 0) + (1 << a.order)
+    for pfn in owned_pages(k):
+        zone = int(mem.flags[pfn]) >> ZONEID_PGSHIFT
+        allocated[zone] = allocated.get(zone, 0) + 1
     for zone, blocks in all_blocks.items():
         start = int(mem.zone_start_pfn[zone])
         flags = mem.flags[start:start + int(mem.spanned_pages[zone])]
@@ -186,9 +190,87 @@ def validate_page_accounting(k, all_blocks=None, on_pcp=None) -> None:
         used = allocated.get(zone, 0)
         cached = pcp_count.get(zone, 0)
         if used + free + cached + reserved != valid:
-            raise ValidationError(f"{k.zone_name(zone)}: {used} allocated + {free} free + "
+            raise ValidationError(f"{k.zone_name(zone)}: {used} allocated (or owned) + {free} free + "
                                   f"{cached} on per-CPU lists + {reserved} reserved pages != "
                                   f"{valid} valid pages spanned")
+
+
+def owned_pages(k) -> list[int]:
+    """Every page that has an owner (task, file), from mem.mapping."""
+    return [int(p) for p in np.flatnonzero(k.mem.mapping)]
+
+
+def validate_owners(k) -> None:
+    """Each owner's page list holds exactly the pages whose mapping names it, as many as its
+    resident count; an owned page has a reference and is not free."""
+    from kmemsim.mm.mmzone import CFG_MAX_OWNERS, CFG_RMAP_HEAD_BASE, OW_KIND, OW_RSS, \
+        OWNER_FREE
+    mem = k.mem
+    base = int(mem.cfg[CFG_RMAP_HEAD_BASE])
+    seen = 0
+    for owner in range(int(mem.cfg[CFG_MAX_OWNERS])):
+        head = base + owner
+        if mem.owners[owner, OW_KIND] == OWNER_FREE:
+            if int(mem.rmap_next[head]) != head:
+                raise ValidationError(f"owner {owner} is free but its page list is not empty")
+            continue
+        prev, entry, n = head, int(mem.rmap_next[head]), 0
+        while entry != head:
+            if int(mem.rmap_prev[entry]) != prev or int(mem.mapping[entry]) != owner:
+                raise ValidationError(f"owner {owner}: pfn {entry} is on its list but "
+                                      f"mapping says {int(mem.mapping[entry])}")
+            if int(mem.count[entry]) <= 0 or int(mem.flags[entry]) & PG_BUDDY_MASK:
+                raise ValidationError(f"owner {owner}: pfn {entry} has no reference or is free")
+            prev, entry, n = entry, int(mem.rmap_next[entry]), n + 1
+            if n > len(mem.mapping):
+                raise ValidationError(f"owner {owner}: its page list does not end")
+        if n != int(mem.owners[owner, OW_RSS]):
+            raise ValidationError(f"owner {owner}: {n} pages on its list, resident count "
+                                  f"{int(mem.owners[owner, OW_RSS])}")
+        seen += n
+    if seen != int(np.count_nonzero(mem.mapping)):
+        raise ValidationError("some page's mapping names an owner whose list lacks it")
+
+
+def validate_lru(k) -> None:
+    """Every page on an LRU list has PG_lru, sits on the list page_lru() names for it, in its
+    own zone, and each list's length is its zone counter (with the per-CPU deltas); no page
+    outside the lists has PG_lru; pagevecs hold only referenced pages."""
+    from kmemsim.mm.mmzone import LRU_NAMES, NR_LRU_LISTS, lru_list_head
+    from kmemsim.mm.page_flags import PG_active, PG_lru, PG_swapbacked, PG_unevictable
+    mem = k.mem
+    on_lru = set()
+    for zone in _zones(k):
+        for lru in range(NR_LRU_LISTS):
+            head = int(lru_list_head(mem, zone, lru))
+            prev, entry, n = head, int(mem.lru_next[head]), 0
+            where = f"{k.zone_name(zone)} {LRU_NAMES[lru]}"
+            while entry != head:
+                f = int(mem.flags[entry])
+                if int(mem.lru_prev[entry]) != prev:
+                    raise ValidationError(f"{where}: pfn {entry}'s prev link is wrong")
+                if f >> ZONEID_PGSHIFT != zone or not f >> PG_lru & 1:
+                    raise ValidationError(f"{where}: pfn {entry} is of another zone or lacks PG_lru")
+                want = (4 if f >> PG_unevictable & 1 else
+                        (0 if f >> PG_swapbacked & 1 else 2) + (f >> PG_active & 1))
+                if want != lru:
+                    raise ValidationError(f"{where}: pfn {entry} belongs on {LRU_NAMES[want]}")
+                on_lru.add(entry)
+                prev, entry, n = entry, int(mem.lru_next[entry]), n + 1
+            counted = int(mem.vm_stat[zone, 2 + lru]) + \
+                int(mem.vm_stat_diff[:, zone, 2 + lru].astype(np.int64).sum())
+            if n != counted:
+                raise ValidationError(f"{where}: {n} pages on the list, counter says {counted}")
+    flagged = np.flatnonzero((mem.flags >> PG_lru) & 1)
+    if len(flagged) != len(on_lru):
+        stray = sorted(set(int(p) for p in flagged) - on_lru)[:3]
+        raise ValidationError(f"pfns {stray} have PG_lru but are on no LRU list")
+    for cpu in range(mem.pagevecs.shape[0]):
+        for which in range(mem.pagevecs.shape[1]):
+            for page in mem.pagevecs[cpu, which, 1:1 + int(mem.pagevecs[cpu, which, 0])]:
+                if int(mem.count[page]) <= 0:
+                    raise ValidationError(f"cpu {cpu} pagevec {which}: pfn {int(page)} has "
+                                          "no reference")
 
 
 def validate_all(k) -> None:
@@ -197,3 +279,5 @@ def validate_all(k) -> None:
     validate_no_free_buddies(k, blocks)
     validate_counters(k, blocks)
     validate_page_accounting(k, blocks, pcp_pages(k))
+    validate_owners(k)
+    validate_lru(k)

@@ -62,7 +62,8 @@ def test_parse_reads_gfp_expressions_and_hex_orders():
     ("sysctl min_free_kbytes", "sysctl takes NAME=VALUE, e.g. vm.min_free_kbytes=2048"),
     ("check now", "check takes 0 arguments: check"),
     ("show slabinfo", f"unknown file 'slabinfo': use one of {', '.join(report_names())}"),
-    ("frob a", "unknown operation 'frob': use one of alloc, free, drain, sysctl, show, check"),
+    ("frob a", "unknown operation 'frob': use one of alloc, free, drain, sysctl, show, check, "
+              "task, file, tmpfs, fault, read, write, touch, munmap, truncate, kill, tick"),
 ])
 def test_parse_errors_name_the_line(line, message):
     with pytest.raises(KmemsimError) as e:

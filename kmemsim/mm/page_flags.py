@@ -12,6 +12,8 @@ The top byte holds the zone id (``nid * MAX_NR_ZONES + zone_idx``), as set_page_
 node and zone numbers in the top bits of page->flags.
 """
 
+import numpy as np
+
 from kmemsim.jit import kernel
 
 __all__ = [
@@ -111,3 +113,53 @@ def __ClearPageReserved(mem, page):
 def PageCompound(mem, page):
     """Kernel: include/linux/page-flags.h PageCompound()."""
     return (mem.flags[page] & PG_COMPOUND_MASK) != 0
+
+
+# ---- the PAGEFLAG() family of include/linux/page-flags.h, generated from a table ------------
+# (name, bit, operations): Test is PageX, Set SetPageX, Clear ClearPageX, __Clear __ClearPageX,
+# __Set __SetPageX, TestClear TestClearPageX (returns the old value).
+_PAGEFLAGS = (
+    ("LRU", PG_lru, ("Test", "Set", "Clear", "__Clear", "TestClear")),
+    ("Active", PG_active, ("Test", "Set", "Clear", "__Clear", "TestClear")),
+    ("Referenced", PG_referenced, ("Test", "Set", "Clear", "TestClear")),
+    ("SwapBacked", PG_swapbacked, ("Test", "Set", "Clear", "__Set", "__Clear")),
+    ("Unevictable", PG_unevictable, ("Test", "Set", "Clear", "__Clear")),
+    ("Dirty", PG_dirty, ("Test", "Set", "Clear", "TestClear")),
+    ("Writeback", PG_writeback, ("Test", "Set", "Clear", "TestClear")),
+    ("Reclaim", PG_reclaim, ("Test", "Set", "Clear", "TestClear")),
+    ("SwapCache", PG_swapcache, ("Test", "Set", "Clear")),
+    ("Slab", PG_slab, ("Test", "__Set", "__Clear")),
+    ("Locked", PG_locked, ("Test",)),
+    ("Mlocked", PG_mlocked, ("Test",)),
+)
+_TEMPLATES = {
+    "Test": ("Page{n}", "return (mem.flags[page] & {m}) != 0"),
+    "Set": ("SetPage{n}", "mem.flags[page] |= {m}"),
+    "__Set": ("__SetPage{n}", "mem.flags[page] |= {m}"),
+    "Clear": ("ClearPage{n}", "mem.flags[page] &= {keep}"),
+    "__Clear": ("__ClearPage{n}", "mem.flags[page] &= {keep}"),
+    "TestClear": ("TestClearPage{n}",
+                  "old = (mem.flags[page] & {m}) != 0\n    mem.flags[page] &= {keep}\n    return old"),
+}
+
+
+def _make_pageflag_functions():
+    made = []
+    for name, bit, ops in _PAGEFLAGS:
+        for op in ops:
+            fname, body = _TEMPLATES[op]
+            fname = fname.format(n=name)
+            src = (f"def {fname}(mem, page):\n"
+                   f"    \"\"\"Kernel: include/linux/page-flags.h {fname}().\"\"\"\n"
+                   f"    " + body.format(m=f"np.uint32({1 << bit})",
+                                         keep=f"np.uint32({FLAGS_ALL ^ (1 << bit)})") + "\n")
+            ns = {}
+            exec(compile(src, __file__, "exec"), globals(), ns)   # a real file: numba caches by it
+            fn = ns[fname]
+            fn.__module__ = __name__
+            globals()[fname] = kernel(fn)
+            made.append(fname)
+    return made
+
+
+__all__ += _make_pageflag_functions()

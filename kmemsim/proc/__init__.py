@@ -13,6 +13,7 @@ def walk_zones_in_node(k):
 
 
 from kmemsim.proc.buddyinfo import frag_show  # noqa: E402
+from kmemsim.proc.extfrag import extfrag_show, unusable_show
 from kmemsim.proc.meminfo import meminfo_show
 from kmemsim.proc.pagetypeinfo import pagetypeinfo_show
 from kmemsim.proc.vmstat import vmstat_show
@@ -27,4 +28,6 @@ REPORTS = {
     "zoneinfo": zoneinfo_show,
     "vmstat": vmstat_show,
     "meminfo": meminfo_show,
+    "extfrag_index": extfrag_show,
+    "unusable_index": unusable_show,
 }

@@ -41,7 +41,10 @@ def entries() -> list[tuple[str, str, str, str]]:
 KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
                "rmqueue_zone_locked", "replay_buddy_events", "_zonelist_zone", "_zone_allowed",
                "alloc_free_pairs", "replay_events", "lru_list_head", "owner_head",
-               "count_zone_vm_events", "update_congestion"}
+               "count_zone_vm_events", "update_congestion", "owner_alloc", "owner_add_page",
+               "owner_del_page", "owner_nr_pages", "owner_release", "fault_pages",
+               "read_file_pages", "touch_pages", "file_read_page", "file_write_page",
+               "zap_task_pages", "_queue_on_pagevec"}
 
 
 def uncited() -> list[str]:
