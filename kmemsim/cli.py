@@ -20,6 +20,9 @@ DEFAULT_SHOW = "buddyinfo,pagetypeinfo"
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+DEBUGFS_EXTFRAG = ("extfrag_index", "unusable_index")      # files of debugfs, not /proc
+
+
 def _machine_options(f):
     f = click.option("--machine", "-m", default="x86_64", show_default=True,
                      help="A preset (see 'kmemsim machines') or a TOML machine file.")(f)
@@ -72,7 +75,9 @@ def boot(machine, mem, cpus, nodes, cma, mode, show, dmesg):
     for name in names:
         if out:
             out.append("\n")
-        out.append(f"# /proc/{name}\n" if name != "sysctl" else "# sysctl vm\n")
+        out.append("# sysctl vm\n" if name == "sysctl" else
+                   f"# /sys/kernel/debug/extfrag/{name}\n" if name in DEBUGFS_EXTFRAG else
+                   f"# /proc/{name}\n")
         out.append(k.show(name))
     click.echo("".join(out), nl=False)
 
