@@ -45,6 +45,7 @@ KERNEL_MODULES = (
     "kmemsim.mm.compaction",
     "kmemsim.mm.mm_inline",
     "kmemsim.mm.swap",
+    "kmemsim.mm.vmscan",
     "kmemsim.sim.owners",
     "kmemsim.sim.buddy_core",
     "kmemsim.sim.batch",

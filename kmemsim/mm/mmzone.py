@@ -40,7 +40,7 @@ __all__ = [
     "PAGE_SHIFT", "PAGE_SIZE", "MAX_ORDER", "MAX_ORDER_NR_PAGES", "PAGE_ALLOC_COSTLY_ORDER",
     "MIGRATE_UNMOVABLE", "MIGRATE_RECLAIMABLE", "MIGRATE_MOVABLE", "MIGRATE_PCPTYPES",
     "MIGRATE_RESERVE", "MIGRATE_TYPES_MAX", "ZONE_NAMES", "ZONE_STAT_ITEMS", "NUMA_STAT_ITEMS",
-    "Mem", "free_list", "pcp_list", "lru_list_head", "owner_head", "zone_end_pfn", "zone_spans_pfn", "pfn_valid", "pfn_valid_within",
+    "Mem", "free_list", "pcp_list", "lru_list_head", "owner_head", "scratch_list", "zone_end_pfn", "zone_spans_pfn", "pfn_valid", "pfn_valid_within",
     "page_zone_id", "page_zonenum", "page_to_nid", "populated_zone",
     "is_migrate_cma", "is_migrate_isolate", "migratetype_names", "migrate_types",
 ]
@@ -127,7 +127,8 @@ CFG_OOM_KILLER_DISABLED = 35
 CFG_LAPTOP_MODE = 36
 CFG_COMPACTION = 37        # CONFIG_COMPACTION (1 on every kmemsim machine; 0 to try without)
 CFG_NEXT_PID = 38
-NR_CFG = 39
+CFG_SCRATCH_LIST_BASE = 39 # index of the first on-stack list head (LH_*) in lru_next/lru_prev
+NR_CFG = 40
 
 # enum lru_list
 LRU_INACTIVE_ANON = 0
@@ -176,6 +177,19 @@ NR_PGDAT_MISC = 8
 KSWAPD_SLEEPING = 0               # on its wait queue until woken
 KSWAPD_RUNNABLE = 1               # woken (wakeup_kswapd), runs when the scheduler lets it
 KSWAPD_NAPPING = 2                # the short sleep of kswapd_try_to_sleep()
+
+# List heads the kernel keeps on the stack (LIST_HEAD(page_list) ...), as sentinel entries of
+# lru_next/lru_prev after the LRU heads: pages isolated from the LRU travel on them via
+# page->lru exactly as in the kernel.  One set is enough: kmemsim runs one reclaimer at a time.
+LH_PAGE_LIST = 0                  # shrink_inactive_list's page_list
+LH_HOLD = 1                       # shrink_active_list's l_hold
+LH_ACTIVE = 2                     # shrink_active_list's l_active
+LH_INACTIVE = 3                   # shrink_active_list's l_inactive
+LH_RET = 4                        # shrink_page_list's ret_pages
+LH_FREE = 5                       # shrink_page_list's free_pages
+LH_MIGRATEPAGES = 6               # compact_control.migratepages
+LH_SPARE = 7
+NR_SCRATCH_LISTS = 8
 
 # Per-CPU pagevecs (mm/swap.c): Mem.pagevecs[cpu, which, 0] is nr, [1:] the pages.
 PAGEVEC_SIZE = 14
@@ -262,6 +276,9 @@ class Mem(NamedTuple):
     rmap_next: np.ndarray         # int32[nr_pfns + max_owners]
     rmap_prev: np.ndarray         # int32[nr_pfns + max_owners]
     owners: np.ndarray            # int64[max_owners, NR_OWNER_FIELDS]
+    # compaction's struct compact_control and its isolated free pages (mm/compaction.py)
+    compact_cc: np.ndarray        # int64[NR_CC]
+    compact_freepages: np.ndarray # int64[FREEPAGES_MAX]
 
 
 def migrate_types(cma: bool, isolation: bool) -> tuple[int, int, int]:
@@ -318,6 +335,12 @@ def pcp_list(mem, cpu, zone, migratetype):
 def lru_list_head(mem, zone, lru):
     """Index of the list head ``zone->lruvec.lists[lru]``."""
     return mem.cfg[CFG_LRU_LIST_BASE] + zone * NR_LRU_LISTS + lru
+
+
+@kernel
+def scratch_list(mem, which):
+    """Index of the on-stack list head ``which`` (LH_*)."""
+    return mem.cfg[CFG_SCRATCH_LIST_BASE] + which
 
 
 @kernel

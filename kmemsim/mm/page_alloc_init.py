@@ -25,7 +25,7 @@ from kmemsim.mm.mmzone import (
     CFG_COMPACTION, CFG_CONGESTION_OFF, CFG_CONGESTION_ON, CFG_EXTFRAG_THRESHOLD,
     CFG_LRU_LIST_BASE, CFG_MAX_OWNERS, CFG_NEXT_PID, CFG_NR_SWAP_PAGES, CFG_RMAP_HEAD_BASE,
     CFG_TOTAL_SWAP_PAGES, NR_LRU_LISTS, NR_OWNER_FIELDS, NR_PAGEVECS, NR_PGDAT_MISC,
-    NR_ZONE_MISC, PAGEVEC_SIZE,
+    NR_ZONE_MISC, PAGEVEC_SIZE, NR_SCRATCH_LISTS, CFG_SCRATCH_LIST_BASE,
     CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_FREE_LIST_BASE, CFG_GFP_ALLOWED_MASK, CFG_HIGHMEM_IDX,
     CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MIGRATE_ISOLATE, CFG_MIGRATE_TYPES,
     CFG_MOBILITY_DISABLED, CFG_MOVABLE_IDX, CFG_NORMAL_IDX, CFG_NR_CPUS, CFG_NR_NODES,
@@ -56,8 +56,9 @@ def alloc_mem(machine) -> Mem:
     ncpus = machine.cpus
     nr_free_heads = nz * MAX_ORDER * migrate_count
     nr_pcp_heads = ncpus * nz * MIGRATE_PCPTYPES
-    nr_heads = nr_free_heads + nr_pcp_heads + nz * NR_LRU_LISTS
+    nr_heads = nr_free_heads + nr_pcp_heads + nz * NR_LRU_LISTS + NR_SCRATCH_LISTS
     max_owners = machine.max_owners
+    from kmemsim.mm.compaction import FREEPAGES_MAX, NR_CC
     from kmemsim.mm.vmstat import vm_event_index, vm_event_names
     events = vm_event_names(machine)
     cfg = np.zeros(NR_CFG, dtype=np.int64)
@@ -83,6 +84,7 @@ def alloc_mem(machine) -> Mem:
     cfg[CFG_HZ] = machine.hz
     cfg[CFG_LRU_LIST_BASE] = nr_pfns + nr_free_heads + nr_pcp_heads
     cfg[CFG_RMAP_HEAD_BASE] = nr_pfns
+    cfg[CFG_SCRATCH_LIST_BASE] = cfg[CFG_LRU_LIST_BASE] + nz * NR_LRU_LISTS
     cfg[CFG_MAX_OWNERS] = max_owners
     cfg[CFG_TOTAL_SWAP_PAGES] = cfg[CFG_NR_SWAP_PAGES] = machine.swap_pages
     cfg[CFG_EXTFRAG_THRESHOLD] = 500
@@ -137,6 +139,8 @@ def alloc_mem(machine) -> Mem:
         rmap_next=_owner_links(nr_pfns, max_owners),
         rmap_prev=_owner_links(nr_pfns, max_owners),
         owners=np.zeros((max_owners, NR_OWNER_FIELDS), dtype=np.int64),
+        compact_cc=np.zeros(NR_CC, dtype=np.int64),
+        compact_freepages=np.full(FREEPAGES_MAX, -1, dtype=np.int64),
     )
 
 

@@ -44,7 +44,7 @@ KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
                "count_zone_vm_events", "update_congestion", "owner_alloc", "owner_add_page",
                "owner_del_page", "owner_nr_pages", "owner_release", "fault_pages",
                "read_file_pages", "touch_pages", "file_read_page", "file_write_page",
-               "zap_task_pages", "_queue_on_pagevec"}
+               "zap_task_pages", "_queue_on_pagevec", "scratch_list"}
 
 
 def uncited() -> list[str]:
