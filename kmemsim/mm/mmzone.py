@@ -128,7 +128,14 @@ CFG_LAPTOP_MODE = 36
 CFG_COMPACTION = 37        # CONFIG_COMPACTION (1 on every kmemsim machine; 0 to try without)
 CFG_NEXT_PID = 38
 CFG_SCRATCH_LIST_BASE = 39 # index of the first on-stack list head (LH_*) in lru_next/lru_prev
-NR_CFG = 40
+CFG_KLOG_NEXT = 40         # records written to Mem.klog so far (the next goes to this % KLOG_SIZE)
+CFG_REPORT_SEQ = 41        # which klog record Mem.report_buf's snapshot belongs to (-1: none)
+NR_CFG = 42
+
+# Mem.klog: what compiled code would printk, as numbers (Python renders the text afterwards:
+# kmemsim.mm.show_mem).  Each row: (KLOG_* type, jiffies, six fields the type defines).
+KLOG_SIZE = 256
+KLOG_FIELDS = 8
 
 # enum lru_list
 LRU_INACTIVE_ANON = 0
@@ -279,6 +286,17 @@ class Mem(NamedTuple):
     # compaction's struct compact_control and its isolated free pages (mm/compaction.py)
     compact_cc: np.ndarray        # int64[NR_CC]
     compact_freepages: np.ndarray # int64[FREEPAGES_MAX]
+    # the kernel log as numbers, and one snapshot of the state a report prints (the OOM
+    # report's show_free_areas and task table), taken when the report is logged
+    klog: np.ndarray              # int64[KLOG_SIZE, KLOG_FIELDS]
+    report_buf: np.ndarray        # int64[report_buf_size(...)]
+
+
+def report_buf_size(nr_zone_ids: int, max_owners: int, nr_cpus: int) -> int:
+    """Length of Mem.report_buf: room for a header, each zone's counters, free-area counts
+    per order and migratetype, watermarks, reserves and per-CPU counts, and a row per owner."""
+    per_zone = NR_VM_ZONE_STAT_ITEMS + MAX_ORDER * (1 + MIGRATE_TYPES_MAX) + 32 + 4 * nr_cpus
+    return 1024 + nr_zone_ids * per_zone + max_owners * 16
 
 
 def migrate_types(cma: bool, isolation: bool) -> tuple[int, int, int]:

@@ -25,7 +25,8 @@ from kmemsim.mm.mmzone import (
     CFG_COMPACTION, CFG_CONGESTION_OFF, CFG_CONGESTION_ON, CFG_EXTFRAG_THRESHOLD,
     CFG_LRU_LIST_BASE, CFG_MAX_OWNERS, CFG_NEXT_PID, CFG_NR_SWAP_PAGES, CFG_RMAP_HEAD_BASE,
     CFG_TOTAL_SWAP_PAGES, NR_LRU_LISTS, NR_OWNER_FIELDS, NR_PAGEVECS, NR_PGDAT_MISC,
-    NR_ZONE_MISC, PAGEVEC_SIZE, NR_SCRATCH_LISTS, CFG_SCRATCH_LIST_BASE,
+    NR_ZONE_MISC, PAGEVEC_SIZE, NR_SCRATCH_LISTS, CFG_SCRATCH_LIST_BASE, CFG_REPORT_SEQ,
+    KLOG_FIELDS, KLOG_SIZE, report_buf_size,
     CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_FREE_LIST_BASE, CFG_GFP_ALLOWED_MASK, CFG_HIGHMEM_IDX,
     CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MIGRATE_ISOLATE, CFG_MIGRATE_TYPES,
     CFG_MOBILITY_DISABLED, CFG_MOVABLE_IDX, CFG_NORMAL_IDX, CFG_NR_CPUS, CFG_NR_NODES,
@@ -92,6 +93,7 @@ def alloc_mem(machine) -> Mem:
     cfg[CFG_CONGESTION_OFF] = CONGESTION_OFF
     cfg[CFG_COMPACTION] = 1
     cfg[CFG_NEXT_PID] = 1
+    cfg[CFG_REPORT_SEQ] = -1
     links = np.full(nr_pfns + nr_heads, -1, dtype=np.int32)
     heads = np.arange(nr_pfns, nr_pfns + nr_heads, dtype=np.int32)
     lru_next, lru_prev = links, links.copy()
@@ -141,6 +143,8 @@ def alloc_mem(machine) -> Mem:
         owners=np.zeros((max_owners, NR_OWNER_FIELDS), dtype=np.int64),
         compact_cc=np.zeros(NR_CC, dtype=np.int64),
         compact_freepages=np.full(FREEPAGES_MAX, -1, dtype=np.int64),
+        klog=np.zeros((KLOG_SIZE, KLOG_FIELDS), dtype=np.int64),
+        report_buf=np.zeros(report_buf_size(nz, max_owners, ncpus), dtype=np.int64),
     )
 
 
