@@ -9,6 +9,9 @@
 from kmemsim.errors import KmemsimError, ValidationError
 from kmemsim.kernel import Allocation, Kernel, boot
 from kmemsim.machine import Machine, load_toml
+from kmemsim import jit as _jit
+
+_jit.import_all()           # every kernel module, with its late() names bound
 
 __all__ = ["boot", "Kernel", "Allocation", "Machine", "load_toml", "KmemsimError",
            "ValidationError"]

@@ -32,15 +32,17 @@ def _machine_options(f):
     f = click.option("--nodes", type=int, default=None, help="NUMA nodes (numa preset).")(f)
     f = click.option("--cma", default=None, help="A CMA area of this size (x86_64, numa: "
                      "CONFIG_CMA and cma= on the kernel command line), e.g. 64M.")(f)
+    f = click.option("--swap", default=None, help="A swap device of this size (e.g. 256M); "
+                     "without one, anonymous and tmpfs pages cannot be reclaimed.")(f)
     f = click.option("--mode", type=click.Choice(jit.MODES), default=None,
                      help="Run kernel functions as plain Python or compiled by numba "
                      "(default: $KMEMSIM_MODE, else python).")(f)
     return f
 
 
-def _boot(machine, mem, cpus, nodes, cma, mode):
+def _boot(machine, mem, cpus, nodes, cma, mode, swap=None):
     from kmemsim.kernel import boot
-    return boot(machine, mem=mem, cpus=cpus, nodes=nodes, cma=cma,
+    return boot(machine, mem=mem, cpus=cpus, nodes=nodes, cma=cma, swap=swap,
                 mode=mode or jit.default_mode())
 
 
@@ -59,7 +61,7 @@ def cli():
               help="Comma-separated /proc files to print after boot (or 'none').")
 @click.option("--dmesg/--no-dmesg", default=True, show_default=True,
               help="Print the boot messages of the allocator.")
-def boot(machine, mem, cpus, nodes, cma, mode, show, dmesg):
+def boot(machine, mem, cpus, nodes, cma, swap, mode, show, dmesg):
     """Boot a machine the way Linux 3.13 does and print what the allocator looks like."""
     from kmemsim.kernel import report_names
     names = [] if show == "none" else [s.strip() for s in show.split(",") if s.strip()]
@@ -67,7 +69,7 @@ def boot(machine, mem, cpus, nodes, cma, mode, show, dmesg):
         if name not in report_names():
             raise KmemsimError(f"--show {name}: unknown file: use one of "
                                f"{', '.join(report_names())}")
-    k = _boot(machine, mem, cpus, nodes, cma, mode)
+    k = _boot(machine, mem, cpus, nodes, cma, mode, swap)
     out = []
     if dmesg:
         out.append(f"# {k.machine.name}: {k.machine.description}\n")
@@ -86,7 +88,7 @@ def boot(machine, mem, cpus, nodes, cma, mode, show, dmesg):
 @click.argument("script", type=click.Path(dir_okay=False, allow_dash=True))
 @_machine_options
 @click.option("--check", is_flag=True, help="Run the validators after every operation.")
-def run(script, machine, mem, cpus, nodes, cma, mode, check):
+def run(script, machine, mem, cpus, nodes, cma, swap, mode, check):
     """Run a script of allocator operations (see docs/scripts.md)."""
     from kmemsim.script import parse_script, run_ops
     where = "<stdin>" if script == "-" else script
@@ -95,7 +97,7 @@ def run(script, machine, mem, cpus, nodes, cma, mode, check):
     except OSError as e:
         raise KmemsimError(f"{script}: cannot read the script: {e.strerror}") from None
     ops = parse_script(text, where)
-    k = _boot(machine, mem, cpus, nodes, cma, mode)
+    k = _boot(machine, mem, cpus, nodes, cma, mode, swap)
     for chunk in run_ops(k, ops, check=check, where=where):
         click.echo(chunk, nl=False)
 

@@ -25,7 +25,7 @@ import os
 import types
 from pathlib import Path
 
-__all__ = ["kernel", "MODES", "default_mode", "functions", "check_mode"]
+__all__ = ["kernel", "late", "MODES", "default_mode", "functions", "check_mode"]
 
 MODES = ("compiled", "python")
 
@@ -50,6 +50,7 @@ KERNEL_MODULES = (
     "kmemsim.mm.oom_kill",
     "kmemsim.mm.show_mem",
     "kmemsim.sim.owners",
+    "kmemsim.sim.sched",
     "kmemsim.sim.buddy_core",
     "kmemsim.sim.batch",
 )
@@ -78,6 +79,29 @@ def kernel(fn: types.FunctionType | None = None, *, compiled: types.FunctionType
     return register if fn is None else register(fn)
 
 
+_late: list[tuple[dict, str, tuple[str, ...]]] = []
+
+
+def late(module_globals: dict, module: str, *names: str) -> None:
+    """``from module import names`` into ``module_globals``, done once every kernel module is
+    imported (:func:`import_all`).  Kernel modules that call each other both ways (the
+    allocator's slow path, reclaim and compaction, as in mm/) use it for one direction, so
+    no import cycle can meet a half-initialised module.  Kernel functions look their
+    callees up when they run (Python) or are compiled, both after that."""
+    _late.append((module_globals, module, names))
+
+
+def import_all() -> None:
+    """Import every kernel module, then bind the names their :func:`late` calls asked for."""
+    for name in KERNEL_MODULES:
+        importlib.import_module(name)
+    while _late:
+        module_globals, module, names = _late.pop()
+        mod = importlib.import_module(module)
+        for n in names:
+            module_globals[n] = getattr(mod, n)
+
+
 def default_mode() -> str:
     mode = os.environ.get("KMEMSIM_MODE", "python")
     return check_mode(mode)
@@ -92,8 +116,7 @@ def check_mode(mode: str) -> str:
 
 
 def _import_all() -> None:
-    for name in KERNEL_MODULES:
-        importlib.import_module(name)
+    import_all()
 
 
 def _source_hash() -> str:

@@ -7,6 +7,7 @@ report is a string the CLI prints unchanged.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -142,25 +143,56 @@ class Kernel:
         self.freed.add(a.id)
 
     def alloc(self, order: int, gfp: int | str = "GFP_KERNEL", id: str | None = None,
-              cpu: int = 0, node: int | None = None) -> Allocation | None:
+              cpu: int = 0, node: int | None = None, task: str | None = None) -> Allocation | None:
         """Allocate a 2^order block on CPU ``cpu`` the way 3.13 does (alloc_pages_node ->
-        __alloc_pages_nodemask -> get_page_from_freelist -> buffered_rmqueue); ``node``
-        defaults to the CPU's node.  None when the first pass fails (the slow path arrives
-        with the next issue; the failure is counted)."""
+        __alloc_pages_nodemask -> get_page_from_freelist -> buffered_rmqueue, and the slow
+        path when that fails); ``node`` defaults to the CPU's node; ``task`` names the
+        allocating task (its PF_MEMALLOC and TIF_MEMDIE matter to the slow path), by default
+        an ordinary process.  None when the allocation fails."""
         gfp_mask, id = self._check_request(order, gfp, id)
         self._check_node(node)
         self._set_cpu(cpu)
-        pfn = int(self.fn.alloc_pages_node(self.mem, -1 if node is None else node, gfp_mask,
-                                           order))
+        with self._running(task):
+            pfn = int(self.fn.alloc_pages_node(self.mem, -1 if node is None else node,
+                                               gfp_mask, order))
+        self._schedule()
         return None if pfn < 0 else self._record(id, pfn, order, gfp_mask)
 
-    def free(self, what: str | Allocation, cpu: int = 0) -> None:
+    def free(self, what: str | Allocation, cpu: int = 0, after: int | None = None) -> None:
         """Return a block (by id or Allocation) on CPU ``cpu`` (__free_pages: order 0 to the
-        CPU's list, higher orders to the buddy lists)."""
+        CPU's list, higher orders to the buddy lists).  ``after=N``: another task frees it N
+        jiffies from now (kmemsim.sim.sched runs it when simulated time gets there)."""
         a = self._take(what)
         self._set_cpu(cpu)
-        getattr(self.fn, "__free_pages")(self.mem, a.pfn, a.order)
+        if after is not None:
+            from kmemsim.mm.mmzone import CFG_JIFFIES
+            free_rows = np.flatnonzero(self.mem.timers[:, 0] < 0)
+            if self._pages(after) < 0 or len(free_rows) == 0:
+                raise KmemsimError(f"free {a.id} after={after}: at most "
+                                   f"{len(self.mem.timers)} deferred frees may wait at once")
+            row = int(free_rows[0])
+            self.mem.timers[row] = (int(self.mem.cfg[CFG_JIFFIES]) + after, a.pfn, a.order)
+        else:
+            getattr(self.fn, "__free_pages")(self.mem, a.pfn, a.order)
         self._forget(a)
+        self._schedule()
+
+    @contextmanager
+    def _running(self, task: str | None):
+        """Make ``task`` the running task (mem.cfg[CFG_CURRENT]) for the duration."""
+        from kmemsim.mm.mmzone import CFG_CURRENT, OWNER_TASK
+        row = 0 if task is None else self._owner(task, OWNER_TASK)
+        before = int(self.mem.cfg[CFG_CURRENT])
+        self.mem.cfg[CFG_CURRENT] = row
+        try:
+            yield row
+        finally:
+            self.mem.cfg[CFG_CURRENT] = before
+
+    def _schedule(self) -> None:
+        """The operation is over: the scheduler runs the runnable kernel threads
+        (kmemsim.sim.sched)."""
+        self.fn.schedule_kthreads(self.mem)
 
     def buddy_alloc(self, order: int, gfp: int | str = "GFP_KERNEL", id: str | None = None,
                     node: int = 0) -> Allocation | None:
@@ -215,10 +247,12 @@ class Kernel:
             raise KmemsimError(f"{name!r} is not a {what}")
         return row
 
-    def task(self, name: str) -> int:
-        """Create a simulated task (it owns anonymous memory); returns its pid."""
+    def task(self, name: str, memalloc: bool = False) -> int:
+        """Create a simulated task (it owns anonymous memory); ``memalloc`` gives it
+        PF_MEMALLOC (a task that is itself freeing memory).  Returns its pid."""
         from kmemsim.mm.mmzone import OW_PID, OWNER_TASK
-        return int(self.mem.owners[self._new_owner(name, OWNER_TASK), OW_PID])
+        row = self._new_owner(name, OWNER_TASK, PF_MEMALLOC if memalloc else 0)
+        return int(self.mem.owners[row, OW_PID])
 
     def file(self, name: str, tmpfs: bool = False) -> None:
         """Create a file whose pages will be page cache (a tmpfs file's are swap-backed)."""
@@ -235,7 +269,10 @@ class Kernel:
         from kmemsim.mm.mmzone import OWNER_TASK
         row, n = self._owner(task, OWNER_TASK), self._pages(n)
         self._set_cpu(cpu)
-        return int(self.fn.fault_pages(self.mem, row, n))
+        with self._running(task):
+            n = int(self.fn.fault_pages(self.mem, row, n))
+        self._schedule()
+        return n
 
     def read(self, file: str, n: int, cpu: int = 0, write: bool = False) -> int:
         """``n`` new pages of ``file`` read into the page cache (or written: dirty);
@@ -243,7 +280,9 @@ class Kernel:
         from kmemsim.mm.mmzone import OWNER_FILE
         row, n = self._owner(file, OWNER_FILE), self._pages(n)
         self._set_cpu(cpu)
-        return int(self.fn.read_file_pages(self.mem, row, n, 1 if write else 0))
+        n = int(self.fn.read_file_pages(self.mem, row, n, 1 if write else 0))
+        self._schedule()
+        return n
 
     def write(self, file: str, n: int, cpu: int = 0) -> int:
         """``n`` new dirty pages of ``file``; how many got a page."""
@@ -256,14 +295,18 @@ class Kernel:
         if row is None:
             raise KmemsimError(f"unknown task or file {name!r}")
         self._set_cpu(cpu)
-        return int(self.fn.touch_pages(self.mem, row, self._pages(n)))
+        n = int(self.fn.touch_pages(self.mem, row, self._pages(n)))
+        self._schedule()
+        return n
 
     def munmap(self, task: str, n: int, cpu: int = 0) -> int:
         """Unmap the ``n`` newest pages of ``task``; how many it had."""
         from kmemsim.mm.mmzone import OWNER_TASK
         row, n = self._owner(task, OWNER_TASK), self._pages(n)
         self._set_cpu(cpu)
-        return int(self.fn.zap_task_pages(self.mem, row, n))
+        n = int(self.fn.zap_task_pages(self.mem, row, n))
+        self._schedule()
+        return n
 
     def truncate(self, file: str, cpu: int = 0, delete: bool = False) -> int:
         """Drop every page of ``file`` from the page cache (and the file, with delete)."""
@@ -271,6 +314,7 @@ class Kernel:
         row = self._owner(file, OWNER_FILE)
         self._set_cpu(cpu)
         n = int(self.fn.truncate_inode_pages(self.mem, row))
+        self._schedule()
         if delete:
             self.fn.owner_release(self.mem, row)
             del self.owner_ids[file]
@@ -282,14 +326,16 @@ class Kernel:
         row = self._owner(task, OWNER_TASK)
         self._set_cpu(cpu)
         n = int(self.fn.exit_mmap(self.mem, row))
+        self._schedule()
         self.fn.owner_release(self.mem, row)
         del self.owner_ids[task]
         return n
 
     def tick(self, n: int = 1) -> int:
-        """Advance simulated time by ``n`` jiffies; returns jiffies."""
+        """Advance simulated time by ``n`` jiffies (the device writes, deferred frees fire,
+        kernel threads run: kmemsim.sim.sched.advance_time); returns jiffies."""
         from kmemsim.mm.mmzone import CFG_JIFFIES
-        self.mem.cfg[CFG_JIFFIES] += self._pages(n)
+        self.fn.advance_time(self.mem, self._pages(n))
         return int(self.mem.cfg[CFG_JIFFIES])
 
     def show(self, name: str) -> str:
@@ -377,6 +423,20 @@ def _stage_set_recommended_min_free_kbytes(k: Kernel) -> None:
 
 # start_kernel()'s order (init/main.c, v3.13), the stages this model has so far.  Later issues
 # insert theirs by name: kmem_cache_init after mem_init, setup_per_cpu_pageset after it.
+def _stage_kswapd_init(k: Kernel) -> None:
+    """mm/vmscan.c kswapd_init() -> kswapd_run(nid): a kswapd thread per node, asleep, with
+    PF_MEMALLOC | PF_SWAPWRITE | PF_KSWAPD."""
+    from kmemsim.mm.mmzone import OWNER_KTHREAD, PGDAT_KSWAPD_TASK
+    for node in k.machine.nodes:
+        row = k._new_owner(f"kswapd{node.nid}", OWNER_KTHREAD, PF_MEMALLOC | PF_SWAPWRITE | PF_KSWAPD)
+        k.mem.pgdat_misc[node.nid, PGDAT_KSWAPD_TASK] = row
+
+
+PF_MEMALLOC = 0x00000800          # include/linux/sched.h task->flags
+PF_KSWAPD = 0x00040000
+PF_SWAPWRITE = 0x00800000
+
+
 BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [
     ("free_area_init_nodes", _stage_free_area_init),       # setup_arch → paging_init
     ("build_all_zonelists", _stage_build_all_zonelists),
@@ -387,6 +447,7 @@ BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [
     ("cma_init_reserved_areas", _stage_cma),                # core_initcall: CMA pageblocks
     ("populate_rootfs", _freeing_stage("populate_rootfs")), # rootfs_initcall: initrd freed
     ("init_per_zone_wmark_min", _stage_init_per_zone_wmark_min),   # module_init
+    ("kswapd_init", _stage_kswapd_init),                    # module_init, after page_alloc.o's
     ("set_recommended_min_free_kbytes", _stage_set_recommended_min_free_kbytes),  # late_initcall
     ("free_initmem", _freeing_stage("free_initmem")),       # kernel_init: init sections freed
     ("mark_rodata_ro", _freeing_stage("mark_rodata_ro")),   # and the alignment gaps
@@ -394,14 +455,14 @@ BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [
 
 
 def boot(machine: Machine | str = "x86_64", *, mem: str | None = None, cpus: int | None = None,
-         nodes: int | None = None, cma: str | None = None, mode: str | None = None,
-         stop_after: str | None = None) -> Kernel:
+         nodes: int | None = None, cma: str | None = None, swap: str | None = None,
+         mode: str | None = None, stop_after: str | None = None) -> Kernel:
     """Boot a machine (a preset name, a TOML path or a :class:`Machine`) the way 3.13 does.
 
     ``stop_after`` ends the boot after the named stage (see :data:`BOOT_STAGES`)."""
     if not isinstance(machine, Machine):
         from kmemsim.presets import get_machine
-        machine = get_machine(machine, mem=mem, cpus=cpus, nodes=nodes, cma=cma)
+        machine = get_machine(machine, mem=mem, cpus=cpus, nodes=nodes, cma=cma, swap=swap)
     names = [name for name, _ in BOOT_STAGES]
     if stop_after is not None and stop_after not in names:
         raise KmemsimError(f"unknown boot stage {stop_after!r}: use one of {', '.join(names)}")

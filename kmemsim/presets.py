@@ -92,8 +92,21 @@ def preset_names() -> list[str]:
 
 
 def get_machine(name: str, mem: str | None = None, cpus: int | None = None,
-                nodes: int | None = None, cma: str | None = None) -> Machine:
-    """A preset by name (with options), or a machine file if ``name`` is a path to TOML."""
+                nodes: int | None = None, cma: str | None = None,
+                swap: str | None = None) -> Machine:
+    """A preset by name (with options), or a machine file if ``name`` is a path to TOML;
+    ``swap`` (a size: 256M) gives either a swap device."""
+    m = _get_machine(name, mem, cpus, nodes, cma)
+    if swap is not None:
+        size = parse_size(swap, "--swap")
+        if size < 0 or size % 4096:
+            raise KmemsimError(f"--swap {swap}: give a size in whole pages (4K multiples)")
+        m.swap_pages = size // 4096
+        m.validate()
+    return m
+
+
+def _get_machine(name, mem, cpus, nodes, cma) -> Machine:
     if name.endswith(".toml") or Path(name).is_file():
         if mem is not None or nodes is not None or cma is not None:
             raise KmemsimError(f"{name}: --mem, --nodes and --cma apply to presets only; edit "

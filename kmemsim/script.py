@@ -2,16 +2,19 @@
 
 Operations (``#`` starts a comment, blank lines are ignored)::
 
-    alloc ID ORDER GFP [cpu=N] [node=N]
+    alloc ID ORDER GFP [cpu=N] [node=N] [task=NAME]
                            allocate 2^ORDER pages on CPU N (default 0) from node N (default: the
-                           CPU's); prints "ID pfn=P order=O zone=Z migratetype=M" or "ID failed".
+                           CPU's) as task NAME (default: an ordinary process); prints
+                           "ID pfn=P order=O zone=Z migratetype=M" or "ID failed".
                            GFP: GFP_KERNEL, GFP_KERNEL|__GFP_COMP, 0x201200 ...
-    free ID [cpu=N]        free what alloc ID got (prints nothing)
+    free ID [cpu=N] [after=N]
+                           free what alloc ID got (prints nothing); after=N: another task frees
+                           it N jiffies from now
     drain [cpu=N]          give per-CPU pages back to the buddy lists (all CPUs by default)
     sysctl NAME=VALUE      write a vm sysctl (vm.min_free_kbytes=2048 ...)
     show FILE              print a /proc file: buddyinfo, pagetypeinfo, ..., or sysctl
     check                  run the validators (prints nothing when all hold)
-    task NAME              create a task (it will own anonymous memory)
+    task NAME [memalloc]   create a task (it will own anonymous memory); memalloc: PF_MEMALLOC
     file NAME / tmpfs NAME create a file (page cache) / a tmpfs file (swap-backed page cache)
     fault TASK N [cpu=N]   N anonymous write faults of TASK
     read FILE N [cpu=N]    N new pages of FILE read into the page cache (clean)
@@ -40,13 +43,13 @@ from kmemsim.mm.mmzone import MAX_ORDER
 __all__ = ["Op", "parse_script", "run_script", "OPERATIONS"]
 
 OPERATIONS = {
-    "alloc": "alloc ID ORDER GFP [cpu=N] [node=N]",
-    "free": "free ID [cpu=N]",
+    "alloc": "alloc ID ORDER GFP [cpu=N] [node=N] [task=NAME]",
+    "free": "free ID [cpu=N] [after=N]",
     "drain": "drain [cpu=N]",
     "sysctl": "sysctl NAME=VALUE",
     "show": "show FILE",
     "check": "check",
-    "task": "task NAME",
+    "task": "task NAME [memalloc]",
     "file": "file NAME",
     "tmpfs": "tmpfs NAME",
     "fault": "fault TASK N [cpu=N]",
@@ -59,9 +62,11 @@ OPERATIONS = {
     "tick": "tick N",
 }
 # the optional NAME=N arguments each operation takes
-KEYWORDS = {"alloc": ("cpu", "node"), "free": ("cpu",), "drain": ("cpu",),
+KEYWORDS = {"alloc": ("cpu", "node", "task"), "free": ("cpu", "after"), "drain": ("cpu",),
             **{op: ("cpu",) for op in ("fault", "read", "write", "touch", "munmap",
                                        "truncate", "kill")}}
+# keywords whose value is a name, not a number
+_NAMED = {"task"}
 # operations whose last argument is a page (or jiffy) count
 _COUNTED = {"fault", "read", "write", "touch", "munmap", "tick"}
 
@@ -91,11 +96,18 @@ def _parse_line(lineno: int, text: str, where: str) -> Op | None:
         key, value = args.pop().split("=", 1)
         if key in kw:
             raise KmemsimError(f"{here}: {key}= given twice")
+        if key in _NAMED:
+            kw[key] = value
+            continue
         try:
             kw[key] = int(value, 0)
         except ValueError:
             raise KmemsimError(f"{here}: {key}={value!r} is not a number") from None
     expected = len([w for w in usage.split()[1:] if not w.startswith("[")])
+    if name == "task" and len(args) == 2:
+        if args[1] != "memalloc":
+            raise KmemsimError(f"{here}: task takes a name and optionally 'memalloc': {usage}")
+        return Op(lineno, name, tuple(args), kw)
     if len(args) != expected:
         raise KmemsimError(f"{here}: {name} takes {expected} argument"
                            f"{'s' if expected != 1 else ''}: {usage}")
@@ -161,7 +173,7 @@ def run_ops(k, ops: list[Op], check: bool = False, where: str = "script") -> Ite
                 k.check()
             elif op.name in ("task", "file", "tmpfs"):
                 if op.name == "task":
-                    k.task(op.args[0])
+                    k.task(op.args[0], memalloc=len(op.args) == 2)
                 else:
                     k.file(op.args[0], tmpfs=op.name == "tmpfs")
             elif op.name in ("fault", "read", "write"):

@@ -177,7 +177,7 @@ def validate_page_accounting(k, all_blocks=None, on_pcp=None) -> None:
     for a in k.live.values():
         zone = int(mem.flags[a.pfn]) >> ZONEID_PGSHIFT
         allocated[zone] = allocated.get(zone, 0) + (1 << a.order)
-    for pfn in owned_pages(k):
+    for pfn in held_pages(k):
         zone = int(mem.flags[pfn]) >> ZONEID_PGSHIFT
         allocated[zone] = allocated.get(zone, 0) + 1
     for zone, blocks in all_blocks.items():
@@ -198,6 +198,22 @@ def validate_page_accounting(k, all_blocks=None, on_pcp=None) -> None:
 def owned_pages(k) -> list[int]:
     """Every page that has an owner (task, file), from mem.mapping."""
     return [int(p) for p in np.flatnonzero(k.mem.mapping)]
+
+
+def held_pages(k) -> list[int]:
+    """Pages in use that no Kernel.alloc handed out: owned by a task or file, in the swap
+    cache, referenced only by a CPU's pagevec, or waiting for a deferred free."""
+    from kmemsim.mm.page_flags import PG_swapcache
+    mem = k.mem
+    held = set(int(p) for p in np.flatnonzero(mem.mapping))
+    held.update(int(p) for p in np.flatnonzero((mem.flags >> PG_swapcache) & 1))
+    for cpu in range(mem.pagevecs.shape[0]):
+        for which in range(mem.pagevecs.shape[1]):
+            held.update(int(p) for p in mem.pagevecs[cpu, which, 1:1 + int(mem.pagevecs[cpu, which, 0])])
+    for expires, pfn, order in mem.timers:          # blocks another task will free later
+        if expires >= 0:
+            held.update(range(int(pfn), int(pfn) + (1 << int(order))))
+    return sorted(held)
 
 
 def validate_owners(k) -> None:

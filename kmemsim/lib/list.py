@@ -8,7 +8,7 @@ head.  An empty list's head points at itself, as INIT_LIST_HEAD leaves it.
 from kmemsim.jit import kernel
 
 __all__ = ["INIT_LIST_HEAD", "list_add", "list_add_tail", "list_del", "list_move",
-           "list_move_tail", "list_empty", "list_first_entry", "list_last_entry"]
+           "list_move_tail", "list_empty", "list_first_entry", "list_last_entry", "list_splice"]
 
 
 @kernel
@@ -87,3 +87,18 @@ def list_first_entry(mem, head):
 def list_last_entry(mem, head):
     """Kernel: include/linux/list.h list_last_entry(): the entry before ``head``."""
     return mem.lru_prev[head]
+
+
+@kernel
+def list_splice(mem, list_head, head):
+    """Kernel: include/linux/list.h list_splice(): put the entries of ``list_head`` right
+    after ``head`` (``list_head`` itself is left as it was, as the kernel leaves it)."""
+    if list_empty(mem, list_head):
+        return
+    first = mem.lru_next[list_head]
+    last = mem.lru_prev[list_head]
+    at = mem.lru_next[head]
+    mem.lru_prev[first] = head
+    mem.lru_next[head] = first
+    mem.lru_next[last] = at
+    mem.lru_prev[at] = last

@@ -510,18 +510,19 @@ def allocflags_to_migratetype(mem, gfp_flags):
     return migratetype
 
 
-def gfp_to_alloc_flags(gfp_mask: int, *, rt_task: bool = False, in_interrupt: bool = False,
-                       pf_memalloc: bool = False, tif_memdie: bool = False,
-                       in_serving_softirq: bool = False, cma: bool = False,
-                       mobility_disabled: bool = False) -> int:
-    """Kernel: mm/page_alloc.c gfp_to_alloc_flags() (v3.13).
+# The calling context gfp_to_alloc_flags() looks at, as bits (kmemsim's own encoding of the
+# kernel's current->flags & PF_MEMALLOC, TIF_MEMDIE, rt_task(), in_interrupt(), ...).
+CTX_PF_MEMALLOC = 1
+CTX_TIF_MEMDIE = 2
+CTX_RT_TASK = 4
+CTX_IN_INTERRUPT = 8
+CTX_IN_SERVING_SOFTIRQ = 16
 
-    The ``ALLOC_*`` flags the slow path uses for ``gfp_mask`` (plain Python).
-    The keywords describe the calling context: ``rt_task`` (a real-time task), ``in_interrupt``
-    (hard or soft interrupt context; serving a softirq implies it, as in the kernel),
-    ``pf_memalloc`` (the task has PF_MEMALLOC, i.e. it is reclaiming), ``tif_memdie`` (the task
-    is being OOM-killed), ``in_serving_softirq``; ``cma`` is CONFIG_CMA and
-    ``mobility_disabled`` page_group_by_mobility_disabled (both only matter for ALLOC_CMA).
+
+@kernel
+def __gfp_to_alloc_flags(gfp_mask, context, cma, mobility_disabled):
+    """The body of mm/page_alloc.c gfp_to_alloc_flags() (v3.13), with the calling context as
+    CTX_* bits; ``cma`` is CONFIG_CMA, ``mobility_disabled`` page_group_by_mobility_disabled.
 
     * Start from ALLOC_WMARK_MIN|ALLOC_CPUSET and copy __GFP_HIGH as ALLOC_HIGH.
     * A caller that cannot sleep gets ALLOC_HARDER (unless __GFP_NOMEMALLOC) and loses
@@ -529,30 +530,45 @@ def gfp_to_alloc_flags(gfp_mask: int, *, rt_task: bool = False, in_interrupt: bo
       interrupts.
     * Unless __GFP_NOMEMALLOC: ALLOC_NO_WATERMARKS for __GFP_MEMALLOC, for a softirq running on a
       PF_MEMALLOC task, or outside interrupts for a PF_MEMALLOC or TIF_MEMDIE task.
-    * With CMA, a Movable request may use CMA pageblocks (ALLOC_CMA).
-    """
-    gfp_mask = int(gfp_mask)
-    in_interrupt = in_interrupt or in_serving_softirq
+    * With CMA, a Movable request may use CMA pageblocks (ALLOC_CMA)."""
+    in_softirq = (context & CTX_IN_SERVING_SOFTIRQ) != 0
+    in_interrupt = (context & CTX_IN_INTERRUPT) != 0 or in_softirq
+    pf_memalloc = (context & CTX_PF_MEMALLOC) != 0
     alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET
     alloc_flags |= gfp_mask & __GFP_HIGH          # __GFP_HIGH == ALLOC_HIGH
-    if not gfp_mask & __GFP_WAIT:
-        if not gfp_mask & __GFP_NOMEMALLOC:
+    if (gfp_mask & __GFP_WAIT) == 0:
+        if (gfp_mask & __GFP_NOMEMALLOC) == 0:
             alloc_flags |= ALLOC_HARDER
         alloc_flags &= ~ALLOC_CPUSET
-    elif rt_task and not in_interrupt:
+    elif (context & CTX_RT_TASK) != 0 and not in_interrupt:
         alloc_flags |= ALLOC_HARDER
-    if not gfp_mask & __GFP_NOMEMALLOC:
+    if (gfp_mask & __GFP_NOMEMALLOC) == 0:
         if gfp_mask & __GFP_MEMALLOC:
             alloc_flags |= ALLOC_NO_WATERMARKS
-        elif in_serving_softirq and pf_memalloc:
+        elif in_softirq and pf_memalloc:
             alloc_flags |= ALLOC_NO_WATERMARKS
-        elif not in_interrupt and (pf_memalloc or tif_memdie):
+        elif not in_interrupt and (pf_memalloc or (context & CTX_TIF_MEMDIE) != 0):
             alloc_flags |= ALLOC_NO_WATERMARKS
     if cma and not mobility_disabled:
-        movable = (gfp_mask & __GFP_MOVABLE) and not gfp_mask & __GFP_RECLAIMABLE
-        if movable:
+        if (gfp_mask & __GFP_MOVABLE) != 0 and (gfp_mask & __GFP_RECLAIMABLE) == 0:
             alloc_flags |= ALLOC_CMA
     return alloc_flags
+
+
+def gfp_to_alloc_flags(gfp_mask: int, *, rt_task: bool = False, in_interrupt: bool = False,
+                       pf_memalloc: bool = False, tif_memdie: bool = False,
+                       in_serving_softirq: bool = False, cma: bool = False,
+                       mobility_disabled: bool = False) -> int:
+    """The ``ALLOC_*`` flags the slow path uses for ``gfp_mask`` in a context described by
+    keywords: ``rt_task`` (a real-time task), ``in_interrupt`` (hard or soft interrupt
+    context; serving a softirq implies it, as in the kernel), ``pf_memalloc`` (the task has
+    PF_MEMALLOC, i.e. it is reclaiming), ``tif_memdie`` (the task is being OOM-killed),
+    ``in_serving_softirq``; ``cma`` is CONFIG_CMA and ``mobility_disabled``
+    page_group_by_mobility_disabled.  The rules: :func:`__gfp_to_alloc_flags`."""
+    context = ((CTX_PF_MEMALLOC if pf_memalloc else 0) | (CTX_TIF_MEMDIE if tif_memdie else 0)
+               | (CTX_RT_TASK if rt_task else 0) | (CTX_IN_INTERRUPT if in_interrupt else 0)
+               | (CTX_IN_SERVING_SOFTIRQ if in_serving_softirq else 0))
+    return int(__gfp_to_alloc_flags(int(gfp_mask), context, bool(cma), bool(mobility_disabled)))
 
 
 def gfp_pfmemalloc_allowed(gfp_mask: int, **context) -> bool:

@@ -130,7 +130,30 @@ CFG_NEXT_PID = 38
 CFG_SCRATCH_LIST_BASE = 39 # index of the first on-stack list head (LH_*) in lru_next/lru_prev
 CFG_KLOG_NEXT = 40         # records written to Mem.klog so far (the next goes to this % KLOG_SIZE)
 CFG_REPORT_SEQ = 41        # which klog record Mem.report_buf's snapshot belongs to (-1: none)
-NR_CFG = 42
+CFG_WB_HEAD = 42           # writeback queue (Mem.wb_ring): pages started so far
+CFG_WB_TAIL = 43           # ... and completed so far
+CFG_WB_RATE = 44           # pages the backing device writes per jiffy
+CFG_WB_CREDIT = 45         # jiffies of device time not yet used for writing
+CFG_SWAPPINESS = 46        # vm.swappiness
+CFG_FLUSHER_PENDING = 47   # pages the flusher threads were asked to write
+NR_CFG = 48
+
+# Mem.scan_control[row, :]: struct scan_control (mm/vmscan.c), one row for direct reclaim and
+# one for kswapd, which may run while a direct reclaimer sleeps.
+SC_DIRECT = 0
+SC_KSWAPD = 1
+SC_NR_SCANNED = 0
+SC_NR_RECLAIMED = 1
+SC_NR_TO_RECLAIM = 2
+SC_GFP_MASK = 3
+SC_MAY_WRITEPAGE = 4
+SC_MAY_UNMAP = 5
+SC_MAY_SWAP = 6
+SC_ORDER = 7
+SC_PRIORITY = 8
+SC_NR = 9                         # nr[NR_LRU_LISTS] of shrink_lruvec
+SC_TARGETS = 14                   # targets[NR_LRU_LISTS]
+NR_SC = 19
 
 # Mem.klog: what compiled code would printk, as numbers (Python renders the text afterwards:
 # kmemsim.mm.show_mem).  Each row: (KLOG_* type, jiffies, six fields the type defines).
@@ -180,7 +203,9 @@ PGDAT_KSWAPD_CLASSZONE = 4
 PGDAT_KSWAPD_BALANCED_ORDER = 5
 PGDAT_KSWAPD_BALANCED_CLASSZONE = 6
 PGDAT_KSWAPD_SLEEP_UNTIL = 7      # jiffies a short (HZ/10) sleep ends
-NR_PGDAT_MISC = 8
+PGDAT_KSWAPD_WOKEN = 8            # woken since it last took a request (ends a nap early)
+PGDAT_KSWAPD_TASK = 9             # kswapd's row of Mem.owners
+NR_PGDAT_MISC = 10
 KSWAPD_SLEEPING = 0               # on its wait queue until woken
 KSWAPD_RUNNABLE = 1               # woken (wakeup_kswapd), runs when the scheduler lets it
 KSWAPD_NAPPING = 2                # the short sleep of kswapd_try_to_sleep()
@@ -288,6 +313,9 @@ class Mem(NamedTuple):
     compact_freepages: np.ndarray # int64[FREEPAGES_MAX]
     # the kernel log as numbers, and one snapshot of the state a report prints (the OOM
     # report's show_free_areas and task table), taken when the report is logged
+    scan_control: np.ndarray      # int64[2, NR_SC]
+    wb_ring: np.ndarray           # int32[nr_pfns]: pages under writeback, oldest first
+    timers: np.ndarray            # int64[NR_TIMERS, 3]: deferred frees (kmemsim.sim.sched)
     klog: np.ndarray              # int64[KLOG_SIZE, KLOG_FIELDS]
     report_buf: np.ndarray        # int64[report_buf_size(...)]
 

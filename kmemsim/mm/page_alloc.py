@@ -189,9 +189,9 @@ def __free_one_page(mem, page, zone, order, migratetype):
 
 @kernel
 def free_one_page(mem, zone, page, order, migratetype):
-    """Kernel: mm/page_alloc.c free_one_page(): __free_one_page plus the free-page counters.
-
-    zone->pages_scanned is reset here in the kernel; it arrives with reclaim."""
+    """Kernel: mm/page_alloc.c free_one_page(): __free_one_page plus the free-page counters;
+    freeing resets the zone's reclaim scan count (zone->pages_scanned)."""
+    mem.pages_scanned[zone] = 0
     __free_one_page(mem, page, zone, order, migratetype)
     if not is_migrate_isolate(mem, migratetype):
         __mod_zone_freepage_state(mem, zone, 1 << order, migratetype)

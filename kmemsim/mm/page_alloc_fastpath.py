@@ -119,6 +119,18 @@ def _zone_allowed(mem, zone, high_zoneidx, nodemask):
 
 
 @kernel
+def next_zones_zonelist(mem, zonelist, i, high_zoneidx, nodemask):
+    """Kernel: mm/mmzone.c next_zones_zonelist(): from position ``i`` of the zonelist, the
+    next zone at or below ``high_zoneidx`` in ``nodemask``.  Returns (zone or -1, the
+    position after it): for_each_zone_zonelist_nodemask() is a loop over it."""
+    while True:
+        zone = _zonelist_zone(mem, zonelist, i)
+        i += 1
+        if zone < 0 or _zone_allowed(mem, zone, high_zoneidx, nodemask):
+            return zone, i
+
+
+@kernel
 def first_zones_zonelist(mem, zonelist, high_zoneidx, nodemask):
     """Kernel: include/linux/mmzone.h first_zones_zonelist(): the first zone of the list at
     or below ``high_zoneidx`` in ``nodemask``; -1 if none."""

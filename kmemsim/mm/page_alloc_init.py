@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from kmemsim.mm.backing_dev import CONGESTION_OFF, CONGESTION_ON
+from kmemsim.mm.backing_dev import CONGESTION_OFF, CONGESTION_ON, WRITEBACK_PAGES_PER_SECOND
 from kmemsim.mm.memblock import Memblock, for_each_free_mem_range, memblock_add, memblock_reserve
 from kmemsim.mm.gfp import GFP_BOOT_MASK
 from kmemsim.mm.mmzone import (
@@ -26,7 +26,7 @@ from kmemsim.mm.mmzone import (
     CFG_LRU_LIST_BASE, CFG_MAX_OWNERS, CFG_NEXT_PID, CFG_NR_SWAP_PAGES, CFG_RMAP_HEAD_BASE,
     CFG_TOTAL_SWAP_PAGES, NR_LRU_LISTS, NR_OWNER_FIELDS, NR_PAGEVECS, NR_PGDAT_MISC,
     NR_ZONE_MISC, PAGEVEC_SIZE, NR_SCRATCH_LISTS, CFG_SCRATCH_LIST_BASE, CFG_REPORT_SEQ,
-    KLOG_FIELDS, KLOG_SIZE, report_buf_size,
+    KLOG_FIELDS, KLOG_SIZE, report_buf_size, NR_SC, CFG_WB_RATE, CFG_SWAPPINESS,
     CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_FREE_LIST_BASE, CFG_GFP_ALLOWED_MASK, CFG_HIGHMEM_IDX,
     CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_MIGRATE_ISOLATE, CFG_MIGRATE_TYPES,
     CFG_MOBILITY_DISABLED, CFG_MOVABLE_IDX, CFG_NORMAL_IDX, CFG_NR_CPUS, CFG_NR_NODES,
@@ -94,6 +94,8 @@ def alloc_mem(machine) -> Mem:
     cfg[CFG_COMPACTION] = 1
     cfg[CFG_NEXT_PID] = 1
     cfg[CFG_REPORT_SEQ] = -1
+    cfg[CFG_WB_RATE] = max(1, -(-WRITEBACK_PAGES_PER_SECOND // machine.hz))
+    cfg[CFG_SWAPPINESS] = 60
     links = np.full(nr_pfns + nr_heads, -1, dtype=np.int32)
     heads = np.arange(nr_pfns, nr_pfns + nr_heads, dtype=np.int32)
     lru_next, lru_prev = links, links.copy()
@@ -134,7 +136,7 @@ def alloc_mem(machine) -> Mem:
         inactive_ratio=np.zeros(nz, dtype=np.int64),
         vm_event_index=vm_event_index(events),
         zone_misc=np.zeros((nz, NR_ZONE_MISC), dtype=np.int64),
-        pgdat_misc=np.zeros((len(machine.nodes), NR_PGDAT_MISC), dtype=np.int64),
+        pgdat_misc=_pgdat_misc(len(machine.nodes), len(zt)),
         pagevecs=np.zeros((ncpus, NR_PAGEVECS, 1 + PAGEVEC_SIZE), dtype=np.int32),
         # zero-filled: the pages of these arrays cost memory only once pages have owners
         mapping=np.zeros(nr_pfns, dtype=np.int32),
@@ -143,9 +145,21 @@ def alloc_mem(machine) -> Mem:
         owners=np.zeros((max_owners, NR_OWNER_FIELDS), dtype=np.int64),
         compact_cc=np.zeros(NR_CC, dtype=np.int64),
         compact_freepages=np.full(FREEPAGES_MAX, -1, dtype=np.int64),
+        scan_control=np.zeros((2, NR_SC), dtype=np.int64),
+        wb_ring=np.zeros(nr_pfns, dtype=np.int32),
+        timers=np.full((64, 3), -1, dtype=np.int64),
         klog=np.zeros((KLOG_SIZE, KLOG_FIELDS), dtype=np.int64),
         report_buf=np.zeros(report_buf_size(nz, max_owners, ncpus), dtype=np.int64),
     )
+
+
+def _pgdat_misc(nr_nodes: int, nr_zones: int) -> np.ndarray:
+    """kswapd's fields as kswapd() starts: max order 0, classzone the highest zone, asleep
+    (its task row is filled in by the kswapd_init boot stage)."""
+    from kmemsim.mm.mmzone import PGDAT_CLASSZONE_IDX
+    misc = np.zeros((nr_nodes, NR_PGDAT_MISC), dtype=np.int64)
+    misc[:, PGDAT_CLASSZONE_IDX] = nr_zones - 1
+    return misc
 
 
 def _owner_links(nr_pfns: int, max_owners: int) -> np.ndarray:

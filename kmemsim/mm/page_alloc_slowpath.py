@@ -1,73 +1,74 @@
-"""The slow path, as far as it goes without reclaim: reset the fair batches, retry at the min
-watermark, dip into the reserves when allowed.
+"""The slow path of the page allocator, step for step.
 
 Kernel: mm/page_alloc.c __alloc_pages_slowpath(), prepare_slowpath(), gfp_to_alloc_flags(),
-__alloc_pages_high_priority() (v3.13).
+__alloc_pages_high_priority(), __alloc_pages_direct_compact(), __alloc_pages_direct_reclaim(),
+should_alloc_retry(), __alloc_pages_may_oom() (v3.13); facts sheet §6.3.
 
-The fast path fails often in 3.13 for a reason that has nothing to do with low memory: the fair
-zone policy skips a zone whose NR_ALLOC_BATCH is used up, and only the slow path's
-prepare_slowpath() refills the batches.  So kmemsim runs the slow path's first steps now:
-``restart`` (prepare_slowpath, gfp_to_alloc_flags) and ``rebalance``'s min-watermark attempt,
-then the ALLOC_NO_WATERMARKS attempt.  What follows in the kernel (waking kswapd, direct
-compaction, direct reclaim, the OOM killer, the retry loop) is the slow-path issue's; until then
-kmemsim stops at ``nopage`` and counts it in ``mem.cfg[CFG_SLOWPATH_NEEDED]``.
-
-The calling task is an ordinary process: not real-time, not PF_MEMALLOC, not TIF_MEMDIE, not
-in interrupt context.
+The order of the steps is the kernel's: wake kswapd and refill the fair batches
+(prepare_slowpath), retry at the min watermark, ignore the watermarks for PF_MEMALLOC and
+TIF_MEMDIE tasks (with the __GFP_NOFAIL loop), give up if the caller cannot sleep or is itself
+reclaiming, direct compaction (async first), direct reclaim, the OOM killer when reclaim made no
+progress, should_alloc_retry's loop around wait_iff_congested(HZ/50), and a last synchronous
+compaction.  The running task is ``mem.cfg[CFG_CURRENT]`` (its PF_* flags and TIF_MEMDIE in
+Mem.owners).  Where this module waits, kmemsim's scheduler runs (kmemsim.sim.sched).
 """
 
 import numpy as np
 
-from kmemsim.jit import kernel
-from kmemsim.mm.gfp import __GFP_HIGH, __GFP_MEMALLOC, __GFP_NOMEMALLOC, __GFP_WAIT
-from kmemsim.mm.mmzone import CFG_CPU, CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_SLOWPATH_NEEDED, MAX_ORDER, \
-    MIGRATE_MOVABLE, NR_ALLOC_BATCH, WMARK_HIGH, WMARK_LOW
-from kmemsim.mm.page_alloc_fastpath import ALLOC_CMA, ALLOC_CPUSET, ALLOC_HARDER, \
-    ALLOC_NO_WATERMARKS, ALLOC_WMARK_MIN, _zonelist_zone, get_page_from_freelist, \
-    node_zonelist, zone_local
-from kmemsim.mm.page_alloc_pcp import gfp_thisnode_allocation
+from kmemsim.jit import kernel, late
+from kmemsim.mm.backing_dev import BLK_RW_ASYNC, bdi_writeout, wait_iff_congested
+from kmemsim.mm.gfp import CTX_PF_MEMALLOC, CTX_TIF_MEMDIE, __GFP_FS, __GFP_NOFAIL, \
+    __GFP_NORETRY, __GFP_NO_KSWAPD, __GFP_REPEAT, __GFP_WAIT, __gfp_to_alloc_flags
+from kmemsim.mm.mmzone import CFG_CPU, CFG_CURRENT, CFG_HZ, CFG_JIFFIES, CFG_MAX_NR_ZONES, \
+    CFG_MIGRATE_CMA, CFG_MOBILITY_DISABLED, CFG_NORMAL_IDX, CFG_OOM_KILLER_DISABLED, \
+    CFG_SLOWPATH_NEEDED, MAX_ORDER, NR_ALLOC_BATCH, OW_FLAGS, OW_TIF, PAGE_ALLOC_COSTLY_ORDER, \
+    WMARK_HIGH, WMARK_LOW
+from kmemsim.mm.page_alloc_fastpath import ALLOC_CPUSET, ALLOC_NO_WATERMARKS, \
+    get_page_from_freelist, next_zones_zonelist, node_zonelist, zone_local
+from kmemsim.mm.page_alloc_pcp import drain_all_pages, gfp_thisnode_allocation
 from kmemsim.mm.vmstat import __mod_zone_page_state, zone_page_state
 
-__all__ = ["gfp_to_alloc_flags", "prepare_slowpath", "__alloc_pages_high_priority",
-           "__alloc_pages_slowpath"]
+late(globals(), "kmemsim.mm.vmscan", "try_to_free_pages", "wakeup_kswapd")
+late(globals(), "kmemsim.sim.sched", "schedule_kthreads")
 
+__all__ = ["PF_MEMALLOC", "TIF_MEMDIE_BIT", "gfp_to_alloc_flags", "prepare_slowpath",
+           "__alloc_pages_high_priority", "__alloc_pages_direct_compact",
+           "__alloc_pages_direct_reclaim", "should_alloc_retry", "__alloc_pages_may_oom",
+           "__alloc_pages_slowpath", "slowpath_wait"]
+
+PF_MEMALLOC = 0x00000800
+TIF_MEMDIE_BIT = 1                # Mem.owners[task, OW_TIF] & TIF_MEMDIE_BIT
+NOFAIL_GIVE_UP_SECONDS = 60       # kmemsim's guard: a NOFAIL wait with nothing left to happen
 
 
 @kernel
 def gfp_to_alloc_flags(mem, gfp_mask, migratetype):
-    """Kernel: mm/page_alloc.c gfp_to_alloc_flags() for an ordinary process: MIN|CPUSET,
-    __GFP_HIGH as ALLOC_HIGH, ALLOC_HARDER and no cpuset for a caller that cannot sleep
-    (unless __GFP_NOMEMALLOC), ALLOC_NO_WATERMARKS for __GFP_MEMALLOC, ALLOC_CMA for movable
-    requests with CONFIG_CMA.  (The kernel recomputes the migratetype; the caller's is the
-    same.)"""
-    alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET
-    alloc_flags |= gfp_mask & __GFP_HIGH
-    if (gfp_mask & __GFP_WAIT) == 0:
-        if (gfp_mask & __GFP_NOMEMALLOC) == 0:
-            alloc_flags |= ALLOC_HARDER
-        alloc_flags &= ~ALLOC_CPUSET
-    if (gfp_mask & __GFP_NOMEMALLOC) == 0:
-        if gfp_mask & __GFP_MEMALLOC:
-            alloc_flags |= ALLOC_NO_WATERMARKS
-    if mem.cfg[CFG_MIGRATE_CMA] >= 0 and migratetype == MIGRATE_MOVABLE:
-        alloc_flags |= ALLOC_CMA
-    return alloc_flags
+    """Kernel: mm/page_alloc.c gfp_to_alloc_flags() for the running task (its PF_MEMALLOC
+    and TIF_MEMDIE; kmemsim's tasks are not real-time and never in interrupt context): the
+    rules are kmemsim.mm.gfp.__gfp_to_alloc_flags."""
+    task = mem.cfg[CFG_CURRENT]
+    context = 0
+    if mem.owners[task, OW_FLAGS] & PF_MEMALLOC:
+        context |= CTX_PF_MEMALLOC
+    if mem.owners[task, OW_TIF] & TIF_MEMDIE_BIT:
+        context |= CTX_TIF_MEMDIE
+    return __gfp_to_alloc_flags(gfp_mask, context, mem.cfg[CFG_MIGRATE_CMA] >= 0,
+                                mem.cfg[CFG_MOBILITY_DISABLED] != 0)
 
 
 @kernel
 def prepare_slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, preferred_zone):
     """Kernel: mm/page_alloc.c prepare_slowpath(): wake kswapd for every zone of the list
-    (the slow-path issue's), and refill the fair batch (high - low) of the zones local to
+    (unless __GFP_NO_KSWAPD), and refill the fair batch (high - low) of the zones local to
     the preferred one."""
+    classzone_idx = preferred_zone % mem.cfg[CFG_MAX_NR_ZONES]
     i = 0
     while True:
-        zone = _zonelist_zone(mem, zonelist, i)
-        i += 1
+        zone, i = next_zones_zonelist(mem, zonelist, i, high_zoneidx, -1)
         if zone < 0:
             break
-        if zone % mem.cfg[CFG_MAX_NR_ZONES] > high_zoneidx:
-            continue
-        # if not (gfp_mask & __GFP_NO_KSWAPD): wakeup_kswapd(zone, order, ...): next issue
+        if (gfp_mask & __GFP_NO_KSWAPD) == 0:
+            wakeup_kswapd(mem, zone, order, classzone_idx)
         if not zone_local(mem, preferred_zone, zone):
             continue
         __mod_zone_page_state(mem, zone, NR_ALLOC_BATCH,
@@ -76,41 +77,186 @@ def prepare_slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, preferred_zon
 
 
 @kernel
+def slowpath_wait(mem, zone, timeout):
+    """wait_iff_congested(zone, BLK_RW_ASYNC, timeout) as the allocating task sees it in
+    kmemsim: it sleeps if the device and zone are congested, else it yields; either way the
+    scheduler runs (kmemsim.sim.sched).  If the yield found nothing to run and no deferred
+    free is pending now, the CPU idles until the timeout (time must pass for anything to
+    change).  Returns the jiffies that passed."""
+    start = mem.cfg[CFG_JIFFIES]
+    slept = wait_iff_congested(mem, zone, BLK_RW_ASYNC, timeout)
+    turns = schedule_kthreads(mem)
+    if slept == 0 and turns == 0:
+        bdi_writeout(mem, timeout)          # idle: only time can change anything
+        schedule_kthreads(mem)
+    return mem.cfg[CFG_JIFFIES] - start
+
+
+@kernel
 def __alloc_pages_high_priority(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask,
                                 preferred_zone, migratetype):
-    """Kernel: mm/page_alloc.c __alloc_pages_high_priority(): ignore the watermarks.  The
-    kernel loops for __GFP_NOFAIL, sleeping in wait_iff_congested(); without simulated time
-    kmemsim tries once."""
-    return get_page_from_freelist(mem, gfp_mask, nodemask, order, zonelist, high_zoneidx,
-                                  ALLOC_NO_WATERMARKS, preferred_zone, migratetype)
+    """Kernel: mm/page_alloc.c __alloc_pages_high_priority(): ignore the watermarks; with
+    __GFP_NOFAIL keep trying, waiting in wait_iff_congested(HZ/50) between attempts (kmemsim
+    gives up after NOFAIL_GIVE_UP_SECONDS of simulated time in which nothing could change)."""
+    start = mem.cfg[CFG_JIFFIES]
+    while True:
+        page = get_page_from_freelist(mem, gfp_mask, nodemask, order, zonelist, high_zoneidx,
+                                      ALLOC_NO_WATERMARKS, preferred_zone, migratetype)
+        if page >= 0 or (gfp_mask & __GFP_NOFAIL) == 0:
+            return page
+        if mem.cfg[CFG_JIFFIES] - start > NOFAIL_GIVE_UP_SECONDS * mem.cfg[CFG_HZ]:
+            mem.cfg[CFG_SLOWPATH_NEEDED] += 1
+            return np.int64(-1)
+        slowpath_wait(mem, preferred_zone, mem.cfg[CFG_HZ] // 50)
+
+
+@kernel
+def __alloc_pages_direct_compact(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask,
+                                 alloc_flags, preferred_zone, migratetype, sync_migration):
+    """Kernel: mm/page_alloc.c __alloc_pages_direct_compact().  Returns (page,
+    deferred_compaction, contended_compaction).  Order 0 never compacts."""
+    if order == 0:
+        return np.int64(-1), False, False
+    return _direct_compact(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask, alloc_flags,
+                           preferred_zone, migratetype, sync_migration)
+
+
+@kernel
+def __alloc_pages_direct_reclaim(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask,
+                                 alloc_flags, preferred_zone, migratetype):
+    """Kernel: mm/page_alloc.c __alloc_pages_direct_reclaim(): reclaim as a PF_MEMALLOC task
+    (__perform_reclaim), then try the freelists; if that fails, drain every CPU's lists once
+    and try again.  Returns (page, did_some_progress)."""
+    task = mem.cfg[CFG_CURRENT]
+    old_flags = mem.owners[task, OW_FLAGS]
+    mem.owners[task, OW_FLAGS] = old_flags | PF_MEMALLOC
+    progress = try_to_free_pages(mem, zonelist, order, gfp_mask, high_zoneidx, nodemask)
+    mem.owners[task, OW_FLAGS] = old_flags
+    if progress == 0:
+        return np.int64(-1), progress
+    drained = False
+    while True:
+        page = get_page_from_freelist(mem, gfp_mask, nodemask, order, zonelist, high_zoneidx,
+                                      alloc_flags & ~ALLOC_NO_WATERMARKS, preferred_zone,
+                                      migratetype)
+        if page >= 0 or drained:
+            return page, progress
+        drain_all_pages(mem)
+        drained = True
+
+
+@kernel
+def should_alloc_retry(mem, gfp_mask, order, did_some_progress, pages_reclaimed):
+    """Kernel: mm/page_alloc.c should_alloc_retry(): never with __GFP_NORETRY, always with
+    __GFP_NOFAIL, always for orders up to PAGE_ALLOC_COSTLY_ORDER, and with __GFP_REPEAT
+    until 2^order pages were reclaimed (suspended storage is not modelled)."""
+    if gfp_mask & __GFP_NORETRY:
+        return False
+    if gfp_mask & __GFP_NOFAIL:
+        return True
+    if order <= PAGE_ALLOC_COSTLY_ORDER:
+        return True
+    if (gfp_mask & __GFP_REPEAT) and pages_reclaimed < (1 << order):
+        return True
+    return False
+
+
+@kernel
+def __alloc_pages_may_oom(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask,
+                          preferred_zone, migratetype):
+    """Kernel: mm/page_alloc.c __alloc_pages_may_oom(): a last try at the high watermark,
+    then the OOM killer.  Until kmemsim.mm.oom_kill lands the killer is not called: the
+    attempt is counted in cfg[CFG_SLOWPATH_NEEDED] and the allocation fails.  Returns
+    (page, oom_killer_ran)."""
+    page = get_page_from_freelist(mem, gfp_mask, nodemask, order, zonelist, high_zoneidx,
+                                  2 | ALLOC_CPUSET, preferred_zone, migratetype)  # WMARK_HIGH
+    if page >= 0:
+        return page, False
+    mem.cfg[CFG_SLOWPATH_NEEDED] += 1
+    return np.int64(-1), False
 
 
 @kernel
 def __alloc_pages_slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask,
                            preferred_zone, migratetype):
-    """Kernel: mm/page_alloc.c __alloc_pages_slowpath(), up to the first attempts (see the
-    module docstring).  -1 at ``nopage``."""
+    """Kernel: mm/page_alloc.c __alloc_pages_slowpath() (see the module docstring).  The
+    pfn, or -1 at ``nopage``."""
+    wait = (gfp_mask & __GFP_WAIT) != 0
     if order >= MAX_ORDER:
         return np.int64(-1)
     if gfp_thisnode_allocation(mem, gfp_mask):
         return np.int64(-1)
-    # restart:
-    prepare_slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, preferred_zone)
-    alloc_flags = gfp_to_alloc_flags(mem, gfp_mask, migratetype)
-    # (first_zones_zonelist() without a cpuset gives the same preferred zone here)
-    # rebalance:
-    page = get_page_from_freelist(mem, gfp_mask, nodemask, order, zonelist, high_zoneidx,
-                                  alloc_flags & ~ALLOC_NO_WATERMARKS, preferred_zone,
-                                  migratetype)
-    if page >= 0:
-        return page
-    if alloc_flags & ALLOC_NO_WATERMARKS:
-        zonelist = node_zonelist(mem, mem.cpu_to_node[mem.cfg[CFG_CPU]], gfp_mask)
-        page = __alloc_pages_high_priority(mem, gfp_mask, order, zonelist, high_zoneidx,
-                                           nodemask, preferred_zone, migratetype)
-        if page >= 0:
-            return page
-    # not __GFP_WAIT: nopage.  Otherwise direct compaction, direct reclaim, the OOM killer
-    # and should_alloc_retry come next: the slow-path issue.
-    mem.cfg[CFG_SLOWPATH_NEEDED] += 1
-    return np.int64(-1)
+    task = mem.cfg[CFG_CURRENT]
+    sync_migration = False
+    pages_reclaimed = 0
+    while True:                                             # restart:
+        prepare_slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, preferred_zone)
+        alloc_flags = gfp_to_alloc_flags(mem, gfp_mask, migratetype)
+        restart = False
+        while True:                                         # rebalance:
+            page = get_page_from_freelist(mem, gfp_mask, nodemask, order, zonelist,
+                                          high_zoneidx, alloc_flags & ~ALLOC_NO_WATERMARKS,
+                                          preferred_zone, migratetype)
+            if page >= 0:
+                return page
+            if alloc_flags & ALLOC_NO_WATERMARKS:
+                local = node_zonelist(mem, mem.cpu_to_node[mem.cfg[CFG_CPU]], gfp_mask)
+                page = __alloc_pages_high_priority(mem, gfp_mask, order, local, high_zoneidx,
+                                                   nodemask, preferred_zone, migratetype)
+                if page >= 0:
+                    return page
+            if not wait:
+                return np.int64(-1)
+            if mem.owners[task, OW_FLAGS] & PF_MEMALLOC:
+                return np.int64(-1)
+            if (mem.owners[task, OW_TIF] & TIF_MEMDIE_BIT) and (gfp_mask & __GFP_NOFAIL) == 0:
+                return np.int64(-1)
+            page, deferred, contended = __alloc_pages_direct_compact(
+                mem, gfp_mask, order, zonelist, high_zoneidx, nodemask, alloc_flags,
+                preferred_zone, migratetype, sync_migration)
+            if page >= 0:
+                return page
+            sync_migration = True
+            if (deferred or contended) and (gfp_mask & __GFP_NO_KSWAPD):
+                return np.int64(-1)
+            page, progress = __alloc_pages_direct_reclaim(
+                mem, gfp_mask, order, zonelist, high_zoneidx, nodemask, alloc_flags,
+                preferred_zone, migratetype)
+            if page >= 0:
+                return page
+            if progress == 0:
+                if (gfp_mask & __GFP_FS) != 0 and (gfp_mask & __GFP_NORETRY) == 0:
+                    if mem.cfg[CFG_OOM_KILLER_DISABLED]:
+                        return np.int64(-1)
+                    page, killed = __alloc_pages_may_oom(mem, gfp_mask, order, zonelist,
+                                                         high_zoneidx, nodemask,
+                                                         preferred_zone, migratetype)
+                    if page >= 0:
+                        return page
+                    if not killed:
+                        return np.int64(-1)
+                    if (gfp_mask & __GFP_NOFAIL) == 0:
+                        if order > PAGE_ALLOC_COSTLY_ORDER:
+                            return np.int64(-1)
+                        if high_zoneidx < mem.cfg[CFG_NORMAL_IDX]:
+                            return np.int64(-1)
+                    restart = True
+                    break
+            pages_reclaimed += progress
+            if should_alloc_retry(mem, gfp_mask, order, progress, pages_reclaimed):
+                slowpath_wait(mem, preferred_zone, mem.cfg[CFG_HZ] // 50)
+                continue
+            page, deferred, contended = __alloc_pages_direct_compact(
+                mem, gfp_mask, order, zonelist, high_zoneidx, nodemask, alloc_flags,
+                preferred_zone, migratetype, sync_migration)
+            return page                                     # got_pg or nopage
+        if not restart:
+            return np.int64(-1)
+
+
+@kernel
+def _direct_compact(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask, alloc_flags,
+                    preferred_zone, migratetype, sync_migration):
+    """The body of __alloc_pages_direct_compact, until compaction's migrate side lands."""
+    return np.int64(-1), False, False
+

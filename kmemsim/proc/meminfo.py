@@ -22,7 +22,8 @@ Computed from the allocator's state:
   AnonHugePages (NR_ANON_TRANSPARENT_HUGEPAGES x 512 pages).  They are 0 on a freshly booted
   machine, which has no page cache, LRU, slab or process yet; they follow the counters as the
   subsystems that move them arrive.
-* SwapTotal, SwapFree, SwapCached: 0, kmemsim's machines have no swap.
+* SwapTotal, SwapFree: the machine's swap device (``--swap``); SwapCached: pages in the swap
+  cache (PG_swapcache).
 * CommitLimit: vm_commit_limit() = (totalram_pages - hugetlb pages) x vm.overcommit_ratio (50)
   / 100 + swap pages (none).
 * VmallocTotal: VMALLOC_END - VMALLOC_START of the architecture: x86_64's constant 32 TiB area
@@ -138,7 +139,9 @@ def meminfo_show(k) -> str:
     machine = k.machine
     g = lambda name: global_page_state(k, _item(name))                 # noqa: E731
     i = si_meminfo(k)
-    swapcache = 0
+    from kmemsim.mm.mmzone import CFG_NR_SWAP_PAGES, CFG_TOTAL_SWAP_PAGES
+    from kmemsim.mm.page_flags import PG_swapcache
+    swapcache = int(((k.mem.flags >> PG_swapcache) & 1).sum())
     cached = max(0, g("nr_file_pages") - swapcache - i["bufferram"])
     pages = [global_page_state(k, NR_LRU_BASE + lru) for lru in range(5)]
     total = vmalloc_total(machine)
@@ -167,8 +170,8 @@ def meminfo_show(k) -> str:
             ("LowFree", K(i["freeram"] - i["freehigh"])),
         ]
     lines += [
-        ("SwapTotal", 0),
-        ("SwapFree", 0),
+        ("SwapTotal", K(int(k.mem.cfg[CFG_TOTAL_SWAP_PAGES]))),
+        ("SwapFree", K(int(k.mem.cfg[CFG_NR_SWAP_PAGES]))),
         ("Dirty", K(g("nr_dirty"))),
         ("Writeback", K(g("nr_writeback"))),
         ("AnonPages", K(g("nr_anon_pages"))),

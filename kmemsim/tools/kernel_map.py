@@ -44,7 +44,10 @@ KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
                "count_zone_vm_events", "update_congestion", "owner_alloc", "owner_add_page",
                "owner_del_page", "owner_nr_pages", "owner_release", "fault_pages",
                "read_file_pages", "touch_pages", "file_read_page", "file_write_page",
-               "zap_task_pages", "_queue_on_pagevec", "scratch_list"}
+               "zap_task_pages", "_queue_on_pagevec", "scratch_list", "bdi_writeout",
+               "slowpath_wait", "kswapd_run", "kswapd_nap_over", "run_timers", "schedule_kthreads",
+               "advance_time", "__gfp_to_alloc_flags", "_jiffies_until_uncongested",
+               "_direct_compact", "_first_cpu_of_node"}
 
 
 def uncited() -> list[str]:

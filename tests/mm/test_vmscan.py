@@ -1,0 +1,153 @@
+"""Reclaim and kswapd (mm/vmscan.c), the slow path around them (mm/page_alloc.c), writeback
+and swap, on the tiny machine (one Normal zone of 1984 managed pages; watermarks min 89,
+low 111, high 133), in both modes."""
+
+import pytest
+
+import kmemsim
+from kmemsim.mm.mmzone import (CFG_JIFFIES, CFG_NR_SWAP_PAGES, KSWAPD_NAPPING, KSWAPD_SLEEPING,
+                               OW_SWAP, PGDAT_KSWAPD_STATE, WMARK_HIGH, WMARK_LOW, WMARK_MIN,
+                               ZONE_STAT_ITEMS)
+from kmemsim.mm.vmstat import vm_event_names
+
+
+def stat(k, name):
+    i = ZONE_STAT_ITEMS.index(name)
+    return int(k.mem.vm_stat[:, i].sum() + k.mem.vm_stat_diff[:, :, i].sum())
+
+
+def event(k, name):
+    return int(k.mem.vm_events[:, vm_event_names(k.machine).index(name)].sum())
+
+
+ZONE = 0                                    # tiny's Normal zone
+
+
+@pytest.fixture
+def k(mode):
+    k = kmemsim.boot("tiny", mode=mode)
+    assert list(k.mem.watermark[ZONE]) == [89, 111, 133]
+    assert int(k.mem.managed_pages[ZONE]) == 1984
+    return k
+
+
+def test_clean_page_cache_makes_room_for_anonymous_memory(k):
+    """1800 clean cache pages leave 184 free; 1500 faults all succeed because reclaim
+    drops cache pages, and every page that left the cache was reclaimed by someone."""
+    k.file("f")
+    assert k.read("f", 1800) == 1800
+    assert stat(k, "nr_free_pages") == 184 and event(k, "allocstall") == 0
+    k.task("t")
+    assert k.fault("t", 1500) == 1500
+    k.check()
+    gone = 1800 - stat(k, "nr_file_pages")
+    assert gone > 0
+    assert event(k, "pgsteal_direct_normal") + event(k, "pgsteal_kswapd_normal") == gone
+    assert event(k, "allocstall") > 0
+    assert stat(k, "nr_anon_pages") == 1500
+    assert event(k, "pswpout") == 0
+
+
+def test_without_swap_anonymous_memory_stays_and_the_allocation_fails(k):
+    """No swap: the faults stop when the zone cannot go below its min watermark (the OOM
+    killer is not yet there: the failure is counted); nothing was swapped."""
+    k.task("hog")
+    got = k.fault("hog", 5000)
+    k.check()
+    free = stat(k, "nr_free_pages")
+    # the last successful fault passed the min watermark check (free > min after it)
+    assert got == 1984 - free - 0 and free <= 89 + 1
+    assert event(k, "pswpout") == 0 and stat(k, "nr_anon_pages") == got
+    assert int(k.mem.cfg[23]) >= 1                  # CFG_SLOWPATH_NEEDED: OOM would come
+
+
+def test_kswapd_wakes_below_low_and_balances_above_high(k):
+    k.file("f")
+    k.read("f", 1800)
+    assert k.mem.pgdat_misc[0, PGDAT_KSWAPD_STATE] == KSWAPD_SLEEPING
+    k.task("t")
+    n = 0
+    while stat(k, "nr_free_pages") > 111 - 1:       # one fault at a time, down past low
+        k.fault("t", 1)
+        n += 1
+        if event(k, "pageoutrun"):
+            break
+    assert event(k, "pageoutrun") == 1               # woken once, ran once
+    # kswapd reclaimed until the zone was above high + the balance gap (min(low, 1%))
+    assert stat(k, "nr_free_pages") >= 133 + min(111, -(-1984 // 100))
+    assert event(k, "pgsteal_kswapd_normal") > 0 and event(k, "allocstall") == 0
+    assert k.mem.pgdat_misc[0, PGDAT_KSWAPD_STATE] == KSWAPD_NAPPING
+    k.tick(k.machine.hz // 10)                       # the nap ends balanced: sleep
+    assert k.mem.pgdat_misc[0, PGDAT_KSWAPD_STATE] == KSWAPD_SLEEPING
+    k.check()
+
+
+def test_dirty_pages_are_written_before_they_can_go(k):
+    """Direct reclaim does not write file pages: it wakes the flusher; the device then
+    writes them as simulated time passes, and only written (clean) pages are reclaimed."""
+    k.file("log")
+    assert k.write("log", 1700) == 1700
+    assert stat(k, "nr_dirty") == 1700
+    k.task("t")
+    got = k.fault("t", 1000)
+    k.check()
+    assert got == 1000
+    assert event(k, "pgpgout") > 0 and stat(k, "nr_written") > 0
+    assert int(k.mem.cfg[CFG_JIFFIES]) > 0           # reclaim waited for the device
+    assert stat(k, "nr_dirty") + stat(k, "nr_written") == 1700
+
+
+def test_swap_takes_anonymous_pages_and_exit_gives_the_slots_back(mode):
+    k = kmemsim.boot("tiny", mode=mode, swap="8M")
+    assert int(k.mem.cfg[CFG_NR_SWAP_PAGES]) == 2048
+    k.task("a")
+    k.task("b")
+    assert k.fault("a", 1200) == 1200
+    assert k.fault("b", 1000) == 1000             # more than fits: some of a's pages swap
+    k.check()
+    out = event(k, "pswpout")
+    row_a, row_b = k.owner_ids["a"], k.owner_ids["b"]
+    swapped = int(k.mem.owners[row_a, OW_SWAP] + k.mem.owners[row_b, OW_SWAP])
+    assert out == swapped > 0
+    assert int(k.mem.cfg[CFG_NR_SWAP_PAGES]) == 2048 - swapped
+    assert "SwapTotal:          8192 kB" in k.show("meminfo")
+    k.exit("a")
+    k.exit("b")
+    assert int(k.mem.cfg[CFG_NR_SWAP_PAGES]) == 2048
+    k.check()
+
+
+def test_seed_000_memalloc_task_dips_below_min(k):
+    """Seed 000: a PF_MEMALLOC task's order-0 allocation on a zone at its min watermark
+    succeeds through ALLOC_NO_WATERMARKS (__alloc_pages_high_priority)."""
+    k.task("hog")
+    k.fault("hog", 5000)
+    free = stat(k, "nr_free_pages")
+    assert free <= 89 + 1
+    assert k.alloc(0, "GFP_KERNEL", "plain") is None
+    k.task("rescuer", memalloc=True)
+    a = k.alloc(0, "GFP_KERNEL", "r", task="rescuer")
+    assert a is not None and stat(k, "nr_free_pages") < 89
+    k.check()
+
+
+def test_seed_000_nofail_waits_for_another_task(k):
+    """With nothing left even below min, a __GFP_NOFAIL allocation by a PF_MEMALLOC task
+    loops through wait_iff_congested(HZ/50) until another task's free lands; simulated time
+    advances by those timeouts."""
+    k.task("hog")
+    k.fault("hog", 5000)
+    k.task("rescuer", memalloc=True)
+    n = 0
+    while k.alloc(0, "GFP_ATOMIC", f"x{n}", task="rescuer") is not None:
+        n += 1
+    k.drain()
+    assert stat(k, "nr_free_pages") == 0 or k.alloc(0, "GFP_ATOMIC", "y", task="rescuer") is None
+    k.free("x0", after=7)                       # another task frees a page 7 jiffies from now
+    t0 = int(k.mem.cfg[CFG_JIFFIES])
+    a = k.alloc(0, "GFP_KERNEL|__GFP_NOFAIL", "nofail", task="rescuer")
+    assert a is not None
+    waited = int(k.mem.cfg[CFG_JIFFIES]) - t0
+    step = k.machine.hz // 50
+    assert waited == -(-7 // step) * step         # whole HZ/50 waits until the free
+    k.check()
