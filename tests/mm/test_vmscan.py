@@ -151,3 +151,64 @@ def test_seed_000_nofail_waits_for_another_task(k):
     step = k.machine.hz // 50
     assert waited == -(-7 // step) * step         # whole HZ/50 waits until the free
     k.check()
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+PRESSURE_OPS = st.lists(st.tuples(
+    st.sampled_from(["fault", "read", "write", "touch", "munmap", "truncate", "tick", "alloc",
+                     "free"]),
+    st.integers(0, 1), st.one_of(st.integers(0, 60), st.sampled_from([400, 900, 1500]))),
+    min_size=4, max_size=14)
+
+
+@settings(max_examples=40, deadline=None)
+@given(PRESSURE_OPS, st.booleans())
+def test_random_workloads_under_pressure_keep_the_invariants(ops, swap):
+    """Random faults, reads, writes, unmaps, truncates, kernel allocations and time on the
+    tiny machine, with and without swap: the validators (free lists, per-CPU lists,
+    counters, LRU lists, owners, page accounting) hold after every step, and releasing
+    everything gives every page back."""
+    k = kmemsim.boot("tiny", swap="4M" if swap else None)
+    boot_free = stat(k, "nr_free_pages")
+    k.task("t1")
+    k.task("t2")
+    k.file("f1")
+    k.file("shm", tmpfs=True)
+    live = []
+    for op, which, n in ops:
+        task, file = ("t1", "t2")[which], ("f1", "shm")[which]
+        if op in ("fault", "munmap"):
+            getattr(k, op)(task, n)
+        elif op == "truncate":
+            k.truncate(file)
+        elif op in ("read", "write"):
+            getattr(k, op)(file, n)
+        elif op == "touch":
+            k.touch((task, file)[n % 2], n)
+        elif op == "tick":
+            k.tick(n % 50)
+        elif op == "alloc":
+            a = k.alloc(n % 4, "GFP_KERNEL")
+            if a is not None:
+                live.append(a)
+        elif op == "free" and live:
+            k.free(live.pop(n % len(live)))
+        k.check()
+    for a in live:
+        k.free(a)
+    k.exit("t1")
+    k.exit("t2")
+    k.truncate("f1")
+    k.truncate("shm")
+    k.tick(1000)                                  # let every write finish
+    for cpu in range(k.machine.cpus):
+        k.fn.lru_add_drain_cpu(k.mem, cpu)
+    # pages still in the swap cache (unmapped, written) go at the next reclaims: take them now
+    for _ in range(200):
+        if not k.fn.try_to_free_pages(k.mem, 0, 0, 0xd0, 2, -1):
+            break
+    k.drain()
+    k.check()
+    assert stat(k, "nr_free_pages") == boot_free
+    assert int(k.mem.cfg[CFG_NR_SWAP_PAGES]) == (1024 if swap else 0)
