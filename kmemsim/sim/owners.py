@@ -233,6 +233,10 @@ def truncate_inode_pages(mem, file):
         __delete_from_page_cache(mem, page)
         put_page(mem, page)
         done += 1
+    # a tmpfs file's pages that were swapped out: their slots are freed (mm/shmem.c
+    # shmem_undo_range -> free_swap_and_cache)
+    mem.cfg[CFG_NR_SWAP_PAGES] += mem.owners[file, OW_SWAP]
+    mem.owners[file, OW_SWAP] = 0
     return done
 
 
