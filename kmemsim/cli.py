@@ -88,7 +88,9 @@ def boot(machine, mem, cpus, nodes, cma, swap, mode, show, dmesg):
 @click.argument("script", type=click.Path(dir_okay=False, allow_dash=True))
 @_machine_options
 @click.option("--check", is_flag=True, help="Run the validators after every operation.")
-def run(script, machine, mem, cpus, nodes, cma, swap, mode, check):
+@click.option("--dmesg", is_flag=True, help="Print the kernel log lines each operation writes "
+              "(OOM reports, page allocation failures) where they happen.")
+def run(script, machine, mem, cpus, nodes, cma, swap, mode, check, dmesg):
     """Run a script of allocator operations (see docs/scripts.md)."""
     from kmemsim.script import parse_script, run_ops
     where = "<stdin>" if script == "-" else script
@@ -98,7 +100,7 @@ def run(script, machine, mem, cpus, nodes, cma, swap, mode, check):
         raise KmemsimError(f"{script}: cannot read the script: {e.strerror}") from None
     ops = parse_script(text, where)
     k = _boot(machine, mem, cpus, nodes, cma, mode, swap)
-    for chunk in run_ops(k, ops, check=check, where=where):
+    for chunk in run_ops(k, ops, check=check, where=where, dmesg=dmesg):
         click.echo(chunk, nl=False)
 
 

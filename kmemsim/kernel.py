@@ -68,6 +68,7 @@ class Kernel:
         self.freed: set[str] = set()
         self._next_id = 0
         self.owner_ids: dict[str, int] = {}        # task and file names -> rows of mem.owners
+        self.oom_reaped: list[str] = []             # tasks the OOM killer killed, in order
 
     # ---- boot --------------------------------------------------------------------------------
     def printk(self, line: str) -> None:
@@ -178,16 +179,28 @@ class Kernel:
         self._schedule()
 
     @contextmanager
-    def _running(self, task: str | None):
-        """Make ``task`` the running task (mem.cfg[CFG_CURRENT]) for the duration."""
-        from kmemsim.mm.mmzone import CFG_CURRENT, OWNER_TASK
+    def _running(self, task: str | None, op: str = "alloc"):
+        """Make ``task`` the running task (mem.cfg[CFG_CURRENT]) for the duration of
+        operation ``op``; afterwards the kernel log it wrote is rendered into ``dmesg`` and
+        tasks the OOM killer chose are reaped (kmemsim.mm.show_mem, kmemsim.mm.oom_kill)."""
+        from kmemsim.mm.mmzone import CFG_CURRENT, CFG_KLOG_NEXT, OWNER_TASK
         row = 0 if task is None else self._owner(task, OWNER_TASK)
         before = int(self.mem.cfg[CFG_CURRENT])
+        seq = int(self.mem.cfg[CFG_KLOG_NEXT])
         self.mem.cfg[CFG_CURRENT] = row
         try:
             yield row
         finally:
+            self._log_and_reap(seq, op)
             self.mem.cfg[CFG_CURRENT] = before
+
+    def _log_and_reap(self, seq: int, op: str) -> None:
+        from kmemsim.mm.oom_kill import reap_oom_victims
+        from kmemsim.mm.show_mem import OP_CALLERS, render_klog
+        from kmemsim.mm.mmzone import CFG_KLOG_NEXT
+        if int(self.mem.cfg[CFG_KLOG_NEXT]) != seq:
+            self.dmesg += render_klog(self, seq, callers=OP_CALLERS.get(op, ()))
+        self.oom_reaped += reap_oom_victims(self)
 
     def _schedule(self) -> None:
         """The operation is over: the scheduler runs the runnable kernel threads
@@ -247,11 +260,15 @@ class Kernel:
             raise KmemsimError(f"{name!r} is not a {what}")
         return row
 
-    def task(self, name: str, memalloc: bool = False) -> int:
+    def task(self, name: str, memalloc: bool = False, oom_score_adj: int = 0) -> int:
         """Create a simulated task (it owns anonymous memory); ``memalloc`` gives it
-        PF_MEMALLOC (a task that is itself freeing memory).  Returns its pid."""
-        from kmemsim.mm.mmzone import OW_PID, OWNER_TASK
+        PF_MEMALLOC (a task that is itself freeing memory); ``oom_score_adj`` is its
+        /proc/PID/oom_score_adj (-1000: never killed).  Returns its pid."""
+        from kmemsim.mm.mmzone import OW_OOM_SCORE_ADJ, OW_PID, OWNER_TASK
+        if not isinstance(oom_score_adj, (int, np.integer)) or not -1000 <= oom_score_adj <= 1000:
+            raise KmemsimError(f"oom_score_adj {oom_score_adj!r}: use -1000..1000")
         row = self._new_owner(name, OWNER_TASK, PF_MEMALLOC if memalloc else 0)
+        self.mem.owners[row, OW_OOM_SCORE_ADJ] = oom_score_adj
         return int(self.mem.owners[row, OW_PID])
 
     def file(self, name: str, tmpfs: bool = False) -> None:
@@ -269,24 +286,26 @@ class Kernel:
         from kmemsim.mm.mmzone import OWNER_TASK
         row, n = self._owner(task, OWNER_TASK), self._pages(n)
         self._set_cpu(cpu)
-        with self._running(task):
+        with self._running(task, "fault"):
             n = int(self.fn.fault_pages(self.mem, row, n))
         self._schedule()
         return n
 
-    def read(self, file: str, n: int, cpu: int = 0, write: bool = False) -> int:
-        """``n`` new pages of ``file`` read into the page cache (or written: dirty);
-        how many got a page."""
+    def read(self, file: str, n: int, cpu: int = 0, write: bool = False,
+             task: str | None = None) -> int:
+        """``n`` new pages of ``file`` read into the page cache (or written: dirty) by
+        ``task`` (default: an ordinary process); how many got a page."""
         from kmemsim.mm.mmzone import OWNER_FILE
         row, n = self._owner(file, OWNER_FILE), self._pages(n)
         self._set_cpu(cpu)
-        n = int(self.fn.read_file_pages(self.mem, row, n, 1 if write else 0))
+        with self._running(task, "write" if write else "read"):
+            n = int(self.fn.read_file_pages(self.mem, row, n, 1 if write else 0))
         self._schedule()
         return n
 
-    def write(self, file: str, n: int, cpu: int = 0) -> int:
-        """``n`` new dirty pages of ``file``; how many got a page."""
-        return self.read(file, n, cpu, write=True)
+    def write(self, file: str, n: int, cpu: int = 0, task: str | None = None) -> int:
+        """``n`` new dirty pages of ``file`` written by ``task``; how many got a page."""
+        return self.read(file, n, cpu, write=True, task=task)
 
     def touch(self, name: str, n: int, cpu: int = 0) -> int:
         """mark_page_accessed on the ``n`` oldest pages of a task or file."""

@@ -14,11 +14,12 @@ Operations (``#`` starts a comment, blank lines are ignored)::
     sysctl NAME=VALUE      write a vm sysctl (vm.min_free_kbytes=2048 ...)
     show FILE              print a /proc file: buddyinfo, pagetypeinfo, ..., or sysctl
     check                  run the validators (prints nothing when all hold)
-    task NAME [memalloc]   create a task (it will own anonymous memory); memalloc: PF_MEMALLOC
+    task NAME [memalloc] [oom_score_adj=N]
+                           create a task (it will own anonymous memory); memalloc: PF_MEMALLOC
     file NAME / tmpfs NAME create a file (page cache) / a tmpfs file (swap-backed page cache)
     fault TASK N [cpu=N]   N anonymous write faults of TASK
-    read FILE N [cpu=N]    N new pages of FILE read into the page cache (clean)
-    write FILE N [cpu=N]   N new pages of FILE written (dirty)
+    read FILE N [cpu=N] [task=NAME]   N new pages of FILE read into the page cache (clean)
+    write FILE N [cpu=N] [task=NAME]  N new pages of FILE written (dirty)
     touch NAME N [cpu=N]   mark the N oldest pages of a task or file accessed
     munmap TASK N [cpu=N]  unmap the N newest pages of TASK
     truncate FILE [cpu=N]  drop every page of FILE from the page cache
@@ -49,12 +50,12 @@ OPERATIONS = {
     "sysctl": "sysctl NAME=VALUE",
     "show": "show FILE",
     "check": "check",
-    "task": "task NAME [memalloc]",
+    "task": "task NAME [memalloc] [oom_score_adj=N]",
     "file": "file NAME",
     "tmpfs": "tmpfs NAME",
     "fault": "fault TASK N [cpu=N]",
-    "read": "read FILE N [cpu=N]",
-    "write": "write FILE N [cpu=N]",
+    "read": "read FILE N [cpu=N] [task=NAME]",
+    "write": "write FILE N [cpu=N] [task=NAME]",
     "touch": "touch NAME N [cpu=N]",
     "munmap": "munmap TASK N [cpu=N]",
     "truncate": "truncate FILE [cpu=N]",
@@ -62,9 +63,9 @@ OPERATIONS = {
     "tick": "tick N",
 }
 # the optional NAME=N arguments each operation takes
-KEYWORDS = {"alloc": ("cpu", "node", "task"), "free": ("cpu", "after"), "drain": ("cpu",),
-            **{op: ("cpu",) for op in ("fault", "read", "write", "touch", "munmap",
-                                       "truncate", "kill")}}
+KEYWORDS = {"task": ("oom_score_adj",), "alloc": ("cpu", "node", "task"), "free": ("cpu", "after"), "drain": ("cpu",),
+            "read": ("cpu", "task"), "write": ("cpu", "task"),
+            **{op: ("cpu",) for op in ("fault", "touch", "munmap", "truncate", "kill")}}
 # keywords whose value is a name, not a number
 _NAMED = {"task"}
 # operations whose last argument is a page (or jiffy) count
@@ -153,9 +154,13 @@ def parse_script(text: str, where: str = "script") -> list[Op]:
     return ops
 
 
-def run_ops(k, ops: list[Op], check: bool = False, where: str = "script") -> Iterator[str]:
-    """Run parsed operations on a booted kernel, yielding what each prints."""
+def run_ops(k, ops: list[Op], check: bool = False, where: str = "script",
+            dmesg: bool = False) -> Iterator[str]:
+    """Run parsed operations on a booted kernel, yielding what each prints (and, with
+    ``dmesg``, the kernel log lines each operation wrote: OOM reports, allocation
+    failures)."""
     for op in ops:
+        logged = len(k.dmesg)
         try:
             if op.name == "alloc":
                 ident, order, gfp = op.args
@@ -173,7 +178,7 @@ def run_ops(k, ops: list[Op], check: bool = False, where: str = "script") -> Ite
                 k.check()
             elif op.name in ("task", "file", "tmpfs"):
                 if op.name == "task":
-                    k.task(op.args[0], memalloc=len(op.args) == 2)
+                    k.task(op.args[0], memalloc=len(op.args) == 2, **op.kw)
                 else:
                     k.file(op.args[0], tmpfs=op.name == "tmpfs")
             elif op.name in ("fault", "read", "write"):
@@ -193,6 +198,8 @@ def run_ops(k, ops: list[Op], check: bool = False, where: str = "script") -> Ite
                 k.tick(op.args[0])
             if check:
                 k.check()
+            if dmesg and len(k.dmesg) > logged:
+                yield "".join(line + "\n" for line in k.dmesg[logged:])
         except KmemsimError as e:
             raise KmemsimError(f"{where}:{op.line}: {e}") from None
 

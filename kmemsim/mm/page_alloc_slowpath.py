@@ -17,19 +17,22 @@ import numpy as np
 
 from kmemsim.jit import kernel, late
 from kmemsim.mm.backing_dev import BLK_RW_ASYNC, bdi_writeout, wait_iff_congested
-from kmemsim.mm.gfp import CTX_PF_MEMALLOC, CTX_TIF_MEMDIE, __GFP_FS, __GFP_NOFAIL, \
+from kmemsim.mm.gfp import CTX_PF_MEMALLOC, CTX_TIF_MEMDIE, __GFP_FS, __GFP_HARDWALL, __GFP_NOFAIL, \
+    __GFP_THISNODE, \
     __GFP_NORETRY, __GFP_NO_KSWAPD, __GFP_REPEAT, __GFP_WAIT, __gfp_to_alloc_flags
 from kmemsim.mm.mmzone import CFG_CPU, CFG_CURRENT, CFG_HZ, CFG_JIFFIES, CFG_MAX_NR_ZONES, \
     CFG_MIGRATE_CMA, CFG_MOBILITY_DISABLED, CFG_NORMAL_IDX, CFG_OOM_KILLER_DISABLED, \
     CFG_SLOWPATH_NEEDED, MAX_ORDER, NR_ALLOC_BATCH, OW_FLAGS, OW_TIF, PAGE_ALLOC_COSTLY_ORDER, \
     WMARK_HIGH, WMARK_LOW
-from kmemsim.mm.page_alloc_fastpath import ALLOC_CPUSET, ALLOC_NO_WATERMARKS, \
+from kmemsim.mm.page_alloc_fastpath import ALLOC_CPUSET, ALLOC_NO_WATERMARKS, ALLOC_WMARK_HIGH, \
     get_page_from_freelist, next_zones_zonelist, node_zonelist, zone_local
 from kmemsim.mm.page_alloc_pcp import drain_all_pages, gfp_thisnode_allocation
 from kmemsim.mm.vmstat import __mod_zone_page_state, zone_page_state
 
 late(globals(), "kmemsim.mm.vmscan", "try_to_free_pages", "wakeup_kswapd")
 late(globals(), "kmemsim.sim.sched", "schedule_kthreads")
+late(globals(), "kmemsim.mm.oom_kill", "out_of_memory", "try_set_zonelist_oom", "clear_zonelist_oom")
+late(globals(), "kmemsim.mm.show_mem", "warn_alloc_failed")
 
 __all__ = ["PF_MEMALLOC", "TIF_MEMDIE_BIT", "gfp_to_alloc_flags", "prepare_slowpath",
            "__alloc_pages_high_priority", "__alloc_pages_direct_compact",
@@ -164,26 +167,57 @@ def should_alloc_retry(mem, gfp_mask, order, did_some_progress, pages_reclaimed)
 @kernel
 def __alloc_pages_may_oom(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask,
                           preferred_zone, migratetype):
-    """Kernel: mm/page_alloc.c __alloc_pages_may_oom(): a last try at the high watermark,
-    then the OOM killer.  Until kmemsim.mm.oom_kill lands the killer is not called: the
-    attempt is counted in cfg[CFG_SLOWPATH_NEEDED] and the allocation fails.  Returns
-    (page, oom_killer_ran)."""
-    page = get_page_from_freelist(mem, gfp_mask, nodemask, order, zonelist, high_zoneidx,
-                                  2 | ALLOC_CPUSET, preferred_zone, migratetype)  # WMARK_HIGH
+    """Kernel: mm/page_alloc.c __alloc_pages_may_oom(): under the zonelist OOM lock (else
+    sleep a jiffy and return), a last try at the high watermark (a parallel kill may have
+    freed memory), then, unless the request is too costly, for a low zone, or
+    __GFP_THISNODE, the OOM killer.  Returns (page, worth restarting): kmemsim restarts only
+    when out_of_memory killed a task or marked the running one; when nothing could be killed
+    the kernel would have panicked, and kmemsim fails the allocation instead."""
+    if not try_set_zonelist_oom(mem, zonelist, gfp_mask):
+        bdi_writeout(mem, 1)                # schedule_timeout_uninterruptible(1)
+        schedule_kthreads(mem)
+        return np.int64(-1), True
+    page = get_page_from_freelist(mem, gfp_mask | __GFP_HARDWALL, nodemask, order, zonelist,
+                                  high_zoneidx, ALLOC_WMARK_HIGH | ALLOC_CPUSET,
+                                  preferred_zone, migratetype)
     if page >= 0:
+        clear_zonelist_oom(mem, zonelist, gfp_mask)
         return page, False
-    mem.cfg[CFG_SLOWPATH_NEEDED] += 1
-    return np.int64(-1), False
+    killed = 0
+    skip = False
+    if (gfp_mask & __GFP_NOFAIL) == 0:
+        if order > PAGE_ALLOC_COSTLY_ORDER or high_zoneidx < mem.cfg[CFG_NORMAL_IDX] \
+                or (gfp_mask & __GFP_THISNODE) != 0:
+            skip = True
+    if not skip:
+        killed = out_of_memory(mem, zonelist, gfp_mask, order, nodemask, False)
+    clear_zonelist_oom(mem, zonelist, gfp_mask)
+    if skip:
+        return np.int64(-1), True
+    if killed == 0:
+        mem.cfg[CFG_SLOWPATH_NEEDED] += 1
+    return np.int64(-1), killed != 0
 
 
 @kernel
 def __alloc_pages_slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask,
                            preferred_zone, migratetype):
     """Kernel: mm/page_alloc.c __alloc_pages_slowpath() (see the module docstring).  The
-    pfn, or -1 at ``nopage``."""
-    wait = (gfp_mask & __GFP_WAIT) != 0
+    pfn, or -1 at ``nopage``, where warn_alloc_failed() reports the failure."""
     if order >= MAX_ORDER:
-        return np.int64(-1)
+        return np.int64(-1)                 # WARN_ON_ONCE unless __GFP_NOWARN
+    page = _slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask, preferred_zone,
+                     migratetype)
+    if page < 0:
+        warn_alloc_failed(mem, gfp_mask, order)
+    return page
+
+
+@kernel
+def _slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask, preferred_zone,
+              migratetype):
+    """The steps of __alloc_pages_slowpath from the GFP_THISNODE check to got_pg/nopage."""
+    wait = (gfp_mask & __GFP_WAIT) != 0
     if gfp_thisnode_allocation(mem, gfp_mask):
         return np.int64(-1)
     task = mem.cfg[CFG_CURRENT]
@@ -228,12 +262,12 @@ def __alloc_pages_slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, nodemas
                 if (gfp_mask & __GFP_FS) != 0 and (gfp_mask & __GFP_NORETRY) == 0:
                     if mem.cfg[CFG_OOM_KILLER_DISABLED]:
                         return np.int64(-1)
-                    page, killed = __alloc_pages_may_oom(mem, gfp_mask, order, zonelist,
-                                                         high_zoneidx, nodemask,
-                                                         preferred_zone, migratetype)
+                    page, again = __alloc_pages_may_oom(mem, gfp_mask, order, zonelist,
+                                                        high_zoneidx, nodemask,
+                                                        preferred_zone, migratetype)
                     if page >= 0:
                         return page
-                    if not killed:
+                    if not again:
                         return np.int64(-1)
                     if (gfp_mask & __GFP_NOFAIL) == 0:
                         if order > PAGE_ALLOC_COSTLY_ORDER:

@@ -23,7 +23,7 @@ from kmemsim.jit import kernel
 from kmemsim.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_COLD, __GFP_WRITE, __GFP_ZERO
 from kmemsim.mm.mmzone import CFG_CURRENT, CFG_MAX_OWNERS, CFG_NEXT_PID, CFG_NR_SWAP_PAGES, \
     NR_OWNER_FIELDS, OW_DIRTY, OW_FLAGS, OW_KIND, OW_NR_PTES, OW_PID, OW_RSS, OW_SWAP, \
-    OW_TOTAL_VM, OWNER_FREE, ZONE_STAT_ITEMS, owner_head, page_zone_id
+    OW_TIF, OW_TOTAL_VM, OWNER_FREE, ZONE_STAT_ITEMS, owner_head, page_zone_id
 from kmemsim.mm.page_alloc_fastpath import alloc_pages
 from kmemsim.mm.page_flags import ClearPageDirty, PageDirty, SetPageActive, SetPageDirty, \
     __SetPageSwapBacked
@@ -263,10 +263,13 @@ def owner_release(mem, owner):
 @kernel
 def fault_pages(mem, task, nr):
     """``nr`` anonymous write faults of ``task``; how many got a page (stops at the first
-    that did not)."""
+    that did not, or when the task was chosen by the OOM killer: it dies on its way back to
+    user space)."""
     for i in range(nr):
         if do_anonymous_page(mem, task) < 0:
             return i
+        if mem.owners[mem.cfg[CFG_CURRENT], OW_TIF] & 1:     # TIF_MEMDIE
+            return i + 1
     return nr
 
 
@@ -281,6 +284,8 @@ def read_file_pages(mem, file, nr, write):
             page = file_read_page(mem, file)
         if page < 0:
             return i
+        if mem.owners[mem.cfg[CFG_CURRENT], OW_TIF] & 1:     # TIF_MEMDIE: killed
+            return i + 1
     return nr
 
 

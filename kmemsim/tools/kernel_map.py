@@ -47,7 +47,7 @@ KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
                "zap_task_pages", "_queue_on_pagevec", "scratch_list", "bdi_writeout",
                "slowpath_wait", "kswapd_run", "kswapd_nap_over", "run_timers", "schedule_kthreads",
                "advance_time", "__gfp_to_alloc_flags", "_jiffies_until_uncongested",
-               "_direct_compact", "_first_cpu_of_node"}
+               "_direct_compact", "_first_cpu_of_node", "_slowpath"}
 
 
 def uncited() -> list[str]:

@@ -48,17 +48,21 @@ def test_clean_page_cache_makes_room_for_anonymous_memory(k):
     assert event(k, "pswpout") == 0
 
 
-def test_without_swap_anonymous_memory_stays_and_the_allocation_fails(k):
-    """No swap: the faults stop when the zone cannot go below its min watermark (the OOM
-    killer is not yet there: the failure is counted); nothing was swapped."""
+def test_without_swap_the_oom_killer_kills_the_hog(k):
+    """No swap, nothing reclaimable: reclaim makes no progress and the OOM killer picks the
+    only task, the faulting one; marked TIF_MEMDIE it takes one more page from the reserves
+    below min, stops, dies on its way out, and every page comes back."""
     k.task("hog")
     got = k.fault("hog", 5000)
+    assert got == 1984 - 89 + 1 + 1                  # down to min, then one past it
+    assert k.oom_reaped == ["hog"] and "hog" not in k.owner_ids
+    rss, ptes = 1896, -(-1896 // 512)                # at the kill: rss and page tables
+    score = (rss + ptes) * 1000 // 1984              # oom_badness scaled to totalpages
+    assert f"Out of memory: Kill process 2 (hog) score {score} or sacrifice child" in k.dmesg
+    assert event(k, "pswpout") == 0
+    k.drain()
+    assert stat(k, "nr_free_pages") == 1984 and stat(k, "nr_anon_pages") == 0
     k.check()
-    free = stat(k, "nr_free_pages")
-    # the last successful fault passed the min watermark check (free > min after it)
-    assert got == 1984 - free - 0 and free <= 89 + 1
-    assert event(k, "pswpout") == 0 and stat(k, "nr_anon_pages") == got
-    assert int(k.mem.cfg[23]) >= 1                  # CFG_SLOWPATH_NEEDED: OOM would come
 
 
 def test_kswapd_wakes_below_low_and_balances_above_high(k):
@@ -120,12 +124,12 @@ def test_swap_takes_anonymous_pages_and_exit_gives_the_slots_back(mode):
 def test_seed_000_memalloc_task_dips_below_min(k):
     """Seed 000: a PF_MEMALLOC task's order-0 allocation on a zone at its min watermark
     succeeds through ALLOC_NO_WATERMARKS (__alloc_pages_high_priority)."""
-    k.task("hog")
+    k.task("hog", oom_score_adj=-1000)              # the OOM killer may not take it
     k.fault("hog", 5000)
     free = stat(k, "nr_free_pages")
     assert free <= 89 + 1
     assert k.alloc(0, "GFP_KERNEL", "plain") is None
-    k.task("rescuer", memalloc=True)
+    k.task("rescuer", memalloc=True, oom_score_adj=-1000)
     a = k.alloc(0, "GFP_KERNEL", "r", task="rescuer")
     assert a is not None and stat(k, "nr_free_pages") < 89
     k.check()
@@ -135,9 +139,9 @@ def test_seed_000_nofail_waits_for_another_task(k):
     """With nothing left even below min, a __GFP_NOFAIL allocation by a PF_MEMALLOC task
     loops through wait_iff_congested(HZ/50) until another task's free lands; simulated time
     advances by those timeouts."""
-    k.task("hog")
+    k.task("hog", oom_score_adj=-1000)
     k.fault("hog", 5000)
-    k.task("rescuer", memalloc=True)
+    k.task("rescuer", memalloc=True, oom_score_adj=-1000)
     n = 0
     while k.alloc(0, "GFP_ATOMIC", f"x{n}", task="rescuer") is not None:
         n += 1
@@ -166,9 +170,9 @@ PRESSURE_OPS = st.lists(st.tuples(
 @given(PRESSURE_OPS, st.booleans())
 def test_random_workloads_under_pressure_keep_the_invariants(ops, swap):
     """Random faults, reads, writes, unmaps, truncates, kernel allocations and time on the
-    tiny machine, with and without swap: the validators (free lists, per-CPU lists,
-    counters, LRU lists, owners, page accounting) hold after every step, and releasing
-    everything gives every page back."""
+    tiny machine, with and without swap (so with reclaim, swap-out and OOM kills): the
+    validators (free lists, per-CPU lists, counters, LRU lists, owners, page accounting)
+    hold after every step, and releasing everything gives every page back."""
     k = kmemsim.boot("tiny", swap="4M" if swap else None)
     boot_free = stat(k, "nr_free_pages")
     k.task("t1")
@@ -179,12 +183,13 @@ def test_random_workloads_under_pressure_keep_the_invariants(ops, swap):
     for op, which, n in ops:
         task, file = ("t1", "t2")[which], ("f1", "shm")[which]
         if op in ("fault", "munmap"):
-            getattr(k, op)(task, n)
+            if task in k.owner_ids:                 # not killed by the OOM killer
+                getattr(k, op)(task, n)
         elif op == "truncate":
             k.truncate(file)
         elif op in ("read", "write"):
             getattr(k, op)(file, n)
-        elif op == "touch":
+        elif op == "touch" and (task, file)[n % 2] in k.owner_ids:
             k.touch((task, file)[n % 2], n)
         elif op == "tick":
             k.tick(n % 50)
@@ -197,8 +202,9 @@ def test_random_workloads_under_pressure_keep_the_invariants(ops, swap):
         k.check()
     for a in live:
         k.free(a)
-    k.exit("t1")
-    k.exit("t2")
+    for task in ("t1", "t2"):
+        if task in k.owner_ids:
+            k.exit(task)
     k.truncate("f1")
     k.truncate("shm")
     k.tick(1000)                                  # let every write finish
