@@ -1,16 +1,21 @@
 """The vm sysctls the allocator reads, and what writing them recomputes.
 
 Kernel: kernel/sysctl.c (vm_table), mm/page_alloc.c min_free_kbytes_sysctl_handler(),
-lowmem_reserve_ratio_sysctl_handler(), percpu_pagelist_fraction_sysctl_handler() (v3.13).
+lowmem_reserve_ratio_sysctl_handler(), percpu_pagelist_fraction_sysctl_handler(),
+mm/compaction.c sysctl_compaction_handler(), sysctl_extfrag_handler() (v3.13).
 
-``show sysctl`` prints them as ``sysctl vm.NAME`` does (``vm.lowmem_reserve_ratio = 256\\t256\\t32``).
+``show sysctl`` prints them as ``sysctl vm.NAME`` does
+(``vm.lowmem_reserve_ratio = 256\\t256\\t32``).  vm.compact_memory is write-only (mode 0200),
+so ``show sysctl`` leaves it out as ``sysctl -a`` does; it and vm.extfrag_threshold exist only
+with CONFIG_COMPACTION (cfg CFG_COMPACTION).
 """
 
 from __future__ import annotations
 
 from kmemsim.errors import KmemsimError
 
-__all__ = ["SYSCTLS", "sysctl_read", "sysctl_write", "sysctl_show"]
+__all__ = ["SYSCTLS", "COMPACTION_SYSCTLS", "sysctl_read", "sysctl_write", "sysctl_show",
+           "sysctl_compaction_handler", "sysctl_extfrag_handler"]
 
 
 def _int(name: str, text: str, minimum: int | None = None) -> int:
@@ -66,8 +71,43 @@ def _zone_reclaim_mode(k) -> str:
     return str(int(k.mem.cfg[CFG_ZONE_RECLAIM_MODE]))
 
 
-# name -> (read, write)
+def sysctl_compaction_handler(k, text: str) -> None:
+    """Kernel: mm/compaction.c sysctl_compaction_handler(): any write to
+    /proc/sys/vm/compact_memory compacts every zone of every node (compact_nodes); the value
+    written is not even read.  The writing task runs on CPU 0."""
+    from kmemsim.mm.mmzone import CFG_CPU
+    k.mem.cfg[CFG_CPU] = 0
+    k.fn.compact_nodes(k.mem)
+
+
+def sysctl_extfrag_handler(k, text: str) -> None:
+    """Kernel: mm/compaction.c sysctl_extfrag_handler(): proc_dointvec_minmax() within
+    0..1000, into sysctl_extfrag_threshold (mem.cfg[CFG_EXTFRAG_THRESHOLD], which
+    compaction_suitable() reads).  3.13's handler drops proc_dointvec_minmax's -EINVAL: a bad
+    value is ignored and the write still succeeds.  kmemsim reports it as an error instead,
+    saying so, rather than let a script go on with a value it did not get."""
+    from kmemsim.mm.mmzone import CFG_EXTFRAG_THRESHOLD
+    old = int(k.mem.cfg[CFG_EXTFRAG_THRESHOLD])
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 1000:
+        raise KmemsimError(f"sysctl vm.extfrag_threshold={text}: Invalid argument: use a number "
+                           f"from 0 to 1000 (3.13 would ignore this write without an error and "
+                           f"keep {old})")
+    k.mem.cfg[CFG_EXTFRAG_THRESHOLD] = value
+
+
+def _extfrag_threshold(k) -> str:
+    from kmemsim.mm.mmzone import CFG_EXTFRAG_THRESHOLD
+    return str(int(k.mem.cfg[CFG_EXTFRAG_THRESHOLD]))
+
+
+# name -> (read, write); read None: write-only
 SYSCTLS = {
+    "compact_memory": (None, sysctl_compaction_handler),
+    "extfrag_threshold": (_extfrag_threshold, sysctl_extfrag_handler),
     "lowmem_reserve_ratio": (lambda k: "\t".join(str(r) for r in k.lowmem_reserve_ratio),
                              _write_lowmem_reserve_ratio),
     "min_free_kbytes": (lambda k: str(k.min_free_kbytes), _write_min_free_kbytes),
@@ -77,17 +117,34 @@ SYSCTLS = {
 }
 
 
-def _lookup(name: str):
+COMPACTION_SYSCTLS = ("compact_memory", "extfrag_threshold")   # #ifdef CONFIG_COMPACTION
+
+
+def _available(k) -> dict:
+    """The sysctls this machine's kernel has (the compaction ones need CONFIG_COMPACTION)."""
+    from kmemsim.mm.mmzone import CFG_COMPACTION
+    if k.mem.cfg[CFG_COMPACTION]:
+        return SYSCTLS
+    return {n: rw for n, rw in SYSCTLS.items() if n not in COMPACTION_SYSCTLS}
+
+
+def _lookup(k, name: str):
     short = name[3:] if name.startswith("vm.") else name
-    if short not in SYSCTLS:
-        raise KmemsimError(f"unknown sysctl {name!r}: kmemsim models "
-                           f"{', '.join('vm.' + n for n in SYSCTLS)}")
-    return short, SYSCTLS[short]
+    available = _available(k)
+    if short not in available:
+        why = " (this kernel runs without CONFIG_COMPACTION)" if short in SYSCTLS else ""
+        raise KmemsimError(f"unknown sysctl {name!r}{why}: kmemsim models "
+                           f"{', '.join('vm.' + n for n in available)}")
+    return short, available[short]
 
 
 def sysctl_read(k, name: str) -> str:
     """The value as /proc/sys/vm/NAME shows it."""
-    return _lookup(name)[1][0](k)
+    short, (read, _) = _lookup(k, name)
+    if read is None:
+        raise KmemsimError(f"sysctl vm.{short}: permission denied: the file is write-only "
+                           f"(write vm.{short}=1)")
+    return read(k)
 
 
 def sysctl_write(k, assignment: str) -> None:
@@ -96,9 +153,11 @@ def sysctl_write(k, assignment: str) -> None:
         raise KmemsimError(f"sysctl {assignment!r}: write NAME=VALUE, e.g. "
                            "vm.min_free_kbytes=2048")
     name, value = assignment.split("=", 1)
-    _lookup(name.strip())[1][1](k, value.strip())
+    _lookup(k, name.strip())[1][1](k, value.strip())
 
 
 def sysctl_show(k) -> str:
-    """Every modelled vm sysctl, one ``vm.NAME = VALUE`` line each, in name order."""
-    return "".join(f"vm.{name} = {read(k)}\n" for name, (read, _) in sorted(SYSCTLS.items()))
+    """Every modelled vm sysctl that can be read, one ``vm.NAME = VALUE`` line each, in name
+    order."""
+    return "".join(f"vm.{name} = {read(k)}\n" for name, (read, _) in sorted(_available(k).items())
+                   if read is not None)

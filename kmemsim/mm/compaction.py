@@ -1,48 +1,71 @@
-"""Memory compaction: when to compact, deferral, skip hints, and the free page scanner.
+"""Memory compaction: move movable pages to the end of a zone so that free pages gather at its
+start into high-order blocks.
 
 Kernel: mm/compaction.c, include/linux/compaction.h (v3.13), with the fragmentation index of
 mm/vmstat.c and split_free_page() / __isolate_free_page() of mm/page_alloc.c that only
-compaction (and CMA) use.
+compaction (and CMA) use.  Page migration itself is kmemsim.mm.migrate.
 
-This module holds the half of compaction that needs neither the LRU lists nor page migration:
-the fragmentation and unusable-free-space indexes, compaction_suitable(), the deferral
-counters, the pageblock skip hints, compact_finished(), and the free scanner that isolates free
-pages as migration targets (isolate_freepages -> isolate_freepages_block -> split_free_page)
-with compaction_alloc() handing them out one by one.  The migrate scanner and compact_zone()
-come with migration.
+Two scanners walk the zone a pageblock at a time: the migrate scanner upwards from the zone's
+start isolates in-use LRU pages (isolate_migratepages -> isolate_migratepages_range, up to
+COMPACT_CLUSTER_MAX = 32 at a time), the free scanner downwards from its end isolates free
+pages (isolate_freepages -> isolate_freepages_block -> split_free_page), and migrate_pages()
+moves the first onto the second, taking new pages through compaction_alloc().  compact_zone()
+loops until compact_finished() says the scanners met (COMPLETE) or a suitable block is free
+(PARTIAL).  Its callers: try_to_compact_pages() (direct compaction in the allocation slow
+path), compact_pgdat() (kswapd) and compact_nodes() (writing /proc/sys/vm/compact_memory).
+Where each scanner stopped is remembered per zone (compact_cached_migrate_pfn / _free_pfn),
+and pageblocks that gave nothing get a skip bit, until __reset_isolation_suitable().
 
 ``struct compact_control`` is a small int64 array ``cc`` with one slot per field (CC_* below),
 filled by :func:`compact_control` as compact_zone_order() fills the kernel's struct.  Its list
 of isolated free pages (``cc->freepages``) is a second int64 array ``freepages`` of pfns used as
 a stack: ``freepages[:cc[CC_FREEPAGES_LEN]]``, the last entry being the list's first
-(list_add puts a page at the head, and compaction_alloc takes the head).  Booleans are 0 or 1,
-``cc[CC_ZONE]`` is a zone id, ``cc[CC_ORDER]`` is -1 for /proc/sys/vm/compact_memory.  A page
-argument that may be NULL in the kernel is -1 here.
+(list_add puts a page at the head, and compaction_alloc takes the head).  Its list of pages to
+migrate (``cc->migratepages``) is the list head ``scratch_list(mem, LH_MIGRATEPAGES)`` through
+``page->lru``, as in the kernel.  Booleans are 0 or 1, ``cc[CC_ZONE]`` is a zone id,
+``cc[CC_ORDER]`` is -1 for /proc/sys/vm/compact_memory.  A page argument that may be NULL in
+the kernel is -1 here.  Compiled code cannot allocate, so compact_zone_order() and
+__compact_pgdat() use the preallocated ``mem.compact_cc`` and ``mem.compact_freepages``, where
+migration's allocator (compaction_alloc) finds them.
+
+``mem.cfg[CFG_COMPACTION]`` = 0 runs the kernel as built without CONFIG_COMPACTION: the
+include/linux/compaction.h stubs (try_to_compact_pages() says COMPACT_CONTINUE,
+compaction_suitable() COMPACT_SKIPPED, compaction is always deferred, compact_pgdat() and
+reset_isolation_suitable() do nothing) and no vm.compact_memory or vm.extfrag_threshold.
 
 Not modelled: locks, lock contention and need_resched() (kmemsim runs one operation at a time,
 so compact_checklock_irqsave() always holds the lock and cc->contended stays 0), map_pages()
-(no kernel page tables), the compaction tracepoints (tracing issue), and fatal signals
-(fatal_signal_pending() is false until kmemsim's tasks can be killed).
+(no kernel page tables), the compaction tracepoints (tracing issue), fatal signals
+(fatal_signal_pending() is false until kmemsim's tasks can be killed), balloon pages and
+transparent huge pages on the LRU (kmemsim has neither), and the wait of a synchronous
+compactor while too many pages are isolated (see too_many_isolated()).
 """
 
 import numpy as np
 
 from kmemsim.jit import kernel
-from kmemsim.lib.list import list_del, list_empty
-from kmemsim.mm.mmzone import CFG_CURRENT, CFG_EXTFRAG_THRESHOLD, CFG_MAX_NR_ZONES, \
-    CFG_PAGEBLOCK_ORDER, MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, MIGRATE_RESERVE, \
+from kmemsim.lib.list import INIT_LIST_HEAD, list_add, list_del, list_empty
+from kmemsim.mm.gfp import __GFP_FS, __GFP_IO, allocflags_to_migratetype, gfp_zone
+from kmemsim.mm.mm_inline import del_page_from_lru_list, page_is_file_cache, page_lru
+from kmemsim.mm.mmzone import CFG_COMPACTION, CFG_CURRENT, CFG_EXTFRAG_THRESHOLD, \
+    CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_NR_NODES, CFG_PAGEBLOCK_ORDER, LH_MIGRATEPAGES, \
+    MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, MIGRATE_RESERVE, \
     OW_FLAGS, WMARK_LOW, ZM_COMPACT_BLOCKSKIP_FLUSH, ZM_COMPACT_CACHED_FREE_PFN, \
     ZM_COMPACT_CACHED_MIGRATE_PFN, ZM_COMPACT_CONSIDERED, ZM_COMPACT_DEFER_SHIFT, \
-    ZM_COMPACT_ORDER_FAILED, free_list, is_migrate_cma, is_migrate_isolate, page_zone_id, \
-    pfn_valid, pfn_valid_within, populated_zone, zone_end_pfn
-from kmemsim.mm.page_alloc import __free_pages, get_pageblock_migratetype, page_order, \
-    rmv_page_order, set_pageblock_migratetype, split_page
-from kmemsim.mm.page_alloc_fastpath import zone_watermark_ok
-from kmemsim.mm.page_flags import PageBuddy
+    ZM_COMPACT_ORDER_FAILED, ZONE_STAT_ITEMS, free_list, is_migrate_cma, is_migrate_isolate, \
+    page_zone_id, pfn_valid, pfn_valid_within, populated_zone, scratch_list, zone_end_pfn
+from kmemsim.mm.page_alloc import __free_pages, compound_order, get_pageblock_migratetype, \
+    page_order, rmv_page_order, set_pageblock_migratetype, split_page
+from kmemsim.mm.page_alloc_fastpath import ALLOC_CMA, _zone_allowed, _zonelist_zone, \
+    zone_watermark_ok
+from kmemsim.mm.page_flags import PageBuddy, PageLRU, PG_head
 from kmemsim.mm.pageblock_flags import clear_pageblock_skip, get_pageblock_skip, \
     set_pageblock_skip
+from kmemsim.mm.swap import lru_add_drain_all
+from kmemsim.mm.vmscan import ISOLATE_ASYNC_MIGRATE, ISOLATE_UNEVICTABLE, __isolate_lru_page
 from kmemsim.mm.vmstat import EV_COMPACT_FREE_SCANNED, EV_COMPACT_ISOLATED, \
-    __mod_zone_freepage_state, count_vm_event, count_vm_events
+    EV_COMPACT_MIGRATE_SCANNED, EV_COMPACT_STALL, __mod_zone_freepage_state, \
+    __mod_zone_page_state, count_vm_event, count_vm_events, zone_page_state
 
 __all__ = [
     "COMPACT_SKIPPED", "COMPACT_CONTINUE", "COMPACT_PARTIAL", "COMPACT_COMPLETE",
@@ -56,7 +79,11 @@ __all__ = [
     "migrate_async_suitable", "isolation_suitable", "__reset_isolation_suitable",
     "reset_isolation_suitable", "update_pageblock_skip", "suitable_migration_target",
     "__isolate_free_page", "split_free_page", "isolate_freepages_block", "isolate_freepages",
-    "compaction_alloc", "compact_finished", "compaction_suitable",
+    "compaction_alloc", "compact_finished", "compaction_suitable", "ISOLATE_ABORT",
+    "ISOLATE_NONE", "ISOLATE_SUCCESS", "acct_isolated", "too_many_isolated",
+    "isolate_migratepages_range", "update_nr_listpages", "isolate_migratepages",
+    "compact_zone", "compact_zone_order", "try_to_compact_pages", "__compact_pgdat",
+    "compact_pgdat", "compact_node", "compact_nodes",
 ]
 
 # Return values of compaction (include/linux/compaction.h)
@@ -67,6 +94,19 @@ COMPACT_COMPLETE = 3       # the scanners met: the whole zone was compacted
 COMPACT_MAX_DEFER_SHIFT = 6
 COMPACT_CLUSTER_MAX = 32   # SWAP_CLUSTER_MAX: pages migrated per round
 PF_KSWAPD = 0x00040000     # include/linux/sched.h: the task is kswapd (task->flags)
+
+# isolate_migrate_t: what isolate_migratepages() found
+ISOLATE_ABORT = 0          # stop compacting now
+ISOLATE_NONE = 1           # nothing isolated, scan on
+ISOLATE_SUCCESS = 2        # pages isolated (possibly none): migrate them
+
+NR_INACTIVE_ANON = ZONE_STAT_ITEMS.index("nr_inactive_anon")
+NR_ACTIVE_ANON = ZONE_STAT_ITEMS.index("nr_active_anon")
+NR_INACTIVE_FILE = ZONE_STAT_ITEMS.index("nr_inactive_file")
+NR_ACTIVE_FILE = ZONE_STAT_ITEMS.index("nr_active_file")
+NR_ISOLATED_ANON = ZONE_STAT_ITEMS.index("nr_isolated_anon")
+NR_ISOLATED_FILE = ZONE_STAT_ITEMS.index("nr_isolated_file")
+PG_HEAD_MASK = 1 << PG_head
 
 # struct compact_control, one int64 slot per field (mm/internal.h)
 CC_NR_FREEPAGES = 0             # isolated free pages, as counted by the scanner
@@ -160,7 +200,9 @@ def unusable_free_index(order, info):
 def defer_compaction(mem, zone, order):
     """Kernel: include/linux/compaction.h defer_compaction(): compaction failed at ``order``;
     skip the next 2^compact_defer_shift attempts (the shift grows to at most 6) at this order
-    or above."""
+    or above.  Without CONFIG_COMPACTION (cfg CFG_COMPACTION 0): nothing."""
+    if mem.cfg[CFG_COMPACTION] == 0:
+        return
     mem.zone_misc[zone, ZM_COMPACT_CONSIDERED] = 0
     mem.zone_misc[zone, ZM_COMPACT_DEFER_SHIFT] += 1
     if order < mem.zone_misc[zone, ZM_COMPACT_ORDER_FAILED]:
@@ -172,7 +214,10 @@ def defer_compaction(mem, zone, order):
 @kernel
 def compaction_deferred(mem, zone, order):
     """Kernel: include/linux/compaction.h compaction_deferred(): true while this attempt is
-    one of those to skip (each call counts one attempt, up to the limit)."""
+    one of those to skip (each call counts one attempt, up to the limit).  Without
+    CONFIG_COMPACTION: always."""
+    if mem.cfg[CFG_COMPACTION] == 0:
+        return True
     defer_limit = np.int64(1) << mem.zone_misc[zone, ZM_COMPACT_DEFER_SHIFT]
     if order < mem.zone_misc[zone, ZM_COMPACT_ORDER_FAILED]:
         return False
@@ -261,7 +306,10 @@ def __reset_isolation_suitable(mem, zone):
 @kernel
 def reset_isolation_suitable(mem, nid):
     """Kernel: mm/compaction.c reset_isolation_suitable(): for kswapd going to sleep on node
-    ``nid``: reset the zones where a full compaction has finished since the last reset."""
+    ``nid``: reset the zones where a full compaction has finished since the last reset.
+    Without CONFIG_COMPACTION: nothing."""
+    if mem.cfg[CFG_COMPACTION] == 0:
+        return
     nz = mem.cfg[CFG_MAX_NR_ZONES]
     for zone in range(nid * nz, nid * nz + nz):
         if not populated_zone(mem, zone):
@@ -389,6 +437,7 @@ def isolate_freepages_block(mem, cc, blockpfn, end_pfn, freepages, strict):
         if strict:
             break
         blockpfn += 1
+    # trace_mm_compaction_isolate_freepages(nr_scanned, total_isolated): tracing issue
     if strict and blockpfn < end_pfn:
         total_isolated = 0
     if blockpfn == end_pfn:
@@ -482,7 +531,10 @@ def compaction_suitable(mem, zone, order):
     watermark plus twice the request at order 0 (migration needs room for copies) or when a
     failure would come from lack of memory (fragmentation index 0..vm.extfrag_threshold);
     PARTIAL when a suitable block is free and the order-``order`` watermark holds; CONTINUE
-    otherwise.  Order -1 (/proc/sys/vm/compact_memory) always continues."""
+    otherwise.  Order -1 (/proc/sys/vm/compact_memory) always continues.  Without
+    CONFIG_COMPACTION: SKIPPED."""
+    if mem.cfg[CFG_COMPACTION] == 0:
+        return COMPACT_SKIPPED
     if order == -1:
         return COMPACT_CONTINUE
     watermark = mem.watermark[zone, WMARK_LOW] + (np.int64(2) << order)
@@ -495,3 +547,352 @@ def compaction_suitable(mem, zone, order):
         return COMPACT_PARTIAL
     return COMPACT_CONTINUE
 
+
+
+# ---- the migrate scanner ------------------------------------------------------------------------
+
+@kernel
+def acct_isolated(mem, zone, locked, cc):
+    """Kernel: mm/compaction.c acct_isolated(): count the pages on cc->migratepages as
+    isolated, anonymous or file (NR_ISOLATED_ANON / NR_ISOLATED_FILE).  ``locked`` chooses
+    the kernel's irq-unsafe or -safe update, the same arithmetic here."""
+    head = scratch_list(mem, LH_MIGRATEPAGES)
+    nr_anon = 0
+    nr_file = 0
+    page = mem.lru_next[head]
+    while page != head:
+        if page_is_file_cache(mem, page):
+            nr_file += 1
+        else:
+            nr_anon += 1
+        page = mem.lru_next[page]
+    __mod_zone_page_state(mem, zone, NR_ISOLATED_ANON, nr_anon)
+    __mod_zone_page_state(mem, zone, NR_ISOLATED_FILE, nr_file)
+
+
+@kernel
+def too_many_isolated(mem, zone):
+    """Kernel: mm/compaction.c too_many_isolated(): more pages isolated than half of the
+    zone's LRU pages (zone counters without the per-CPU deltas).  Compaction's own version;
+    reclaim has another (kmemsim.mm.vmscan)."""
+    inactive = zone_page_state(mem, zone, NR_INACTIVE_FILE) + \
+        zone_page_state(mem, zone, NR_INACTIVE_ANON)
+    active = zone_page_state(mem, zone, NR_ACTIVE_FILE) + \
+        zone_page_state(mem, zone, NR_ACTIVE_ANON)
+    isolated = zone_page_state(mem, zone, NR_ISOLATED_FILE) + \
+        zone_page_state(mem, zone, NR_ISOLATED_ANON)
+    return isolated > (inactive + active) // 2
+
+
+@kernel
+def isolate_migratepages_range(mem, zone, cc, low_pfn, end_pfn, unevictable):
+    """Kernel: mm/compaction.c isolate_migratepages_range(): take the LRU pages of
+    [low_pfn, end_pfn) off their lists onto cc->migratepages, at most up to
+    COMPACT_CLUSTER_MAX on that list.  Free pages, pages off the LRU and pageblocks whose
+    skip bit is set are passed over; asynchronous compaction also passes over pageblocks that
+    are neither MOVABLE nor CMA (except, as in 3.13, the one of pfn 0 .. pageblock_nr_pages:
+    its number equals the initial last_pageblock_nr) and pages __isolate_lru_page() refuses
+    in ISOLATE_ASYNC_MIGRATE mode (dirty or under writeback).  Returns the first pfn not
+    scanned, or 0 when asynchronous compaction finds too many pages isolated.
+
+    A synchronous compactor waits in congestion_wait() until fewer pages are isolated.  kmemsim
+    runs nothing else meanwhile, so the excess can only be per-CPU counter drift (which the
+    kernel's vmstat_update would fold within a second): it goes on as if the wait had ended."""
+    pageblock_order = mem.cfg[CFG_PAGEBLOCK_ORDER]
+    pageblock_nr_pages = np.int64(1) << pageblock_order
+    last_pageblock_nr = np.int64(0)
+    nr_scanned = 0
+    nr_isolated = 0
+    migratelist = scratch_list(mem, LH_MIGRATEPAGES)
+    mode = 0
+    locked = False
+    valid_page = np.int64(-1)
+    if too_many_isolated(mem, zone):
+        if cc[CC_SYNC] == 0:
+            return np.int64(0)
+        # congestion_wait(BLK_RW_ASYNC, HZ/10), then fatal_signal_pending(): see above
+    while low_pfn < end_pfn:
+        if (low_pfn & (MAX_ORDER_NR_PAGES - 1)) == 0 and not pfn_valid(mem, low_pfn):
+            low_pfn += MAX_ORDER_NR_PAGES                 # a hole of MAX_ORDER_NR_PAGES
+            continue
+        if not pfn_valid_within(mem, low_pfn):
+            low_pfn += 1
+            continue
+        nr_scanned += 1
+        if page_zone_id(mem, low_pfn) != zone:
+            low_pfn += 1
+            continue
+        if valid_page < 0:
+            valid_page = low_pfn
+        pageblock_nr = low_pfn >> pageblock_order
+        next_pageblock = False
+        if not isolation_suitable(mem, cc, low_pfn):
+            next_pageblock = True
+        elif PageBuddy(mem, low_pfn):
+            low_pfn += 1
+            continue
+        elif cc[CC_SYNC] == 0 and last_pageblock_nr != pageblock_nr and \
+                not migrate_async_suitable(mem, get_pageblock_migratetype(mem, low_pfn)):
+            cc[CC_FINISHED_UPDATE_MIGRATE] = 1
+            next_pageblock = True
+        elif not PageLRU(mem, low_pfn):
+            low_pfn += 1                                  # (balloon pages: none in kmemsim)
+            continue
+        elif (mem.flags[low_pfn] & PG_HEAD_MASK) != 0 and not locked:
+            next_pageblock = True                         # PageTransHuge without the lock
+        if next_pageblock:
+            low_pfn = ((low_pfn + pageblock_nr_pages) & ~(pageblock_nr_pages - 1))
+            last_pageblock_nr = pageblock_nr
+            continue
+        if (mem.flags[low_pfn] & PG_HEAD_MASK) != 0:       # a THP under the lock: pass it
+            low_pfn += np.int64(1) << compound_order(mem, low_pfn)
+            continue
+        locked = True                                     # compact_checklock_irqsave()
+        if cc[CC_SYNC] == 0:
+            mode |= ISOLATE_ASYNC_MIGRATE
+        if unevictable:
+            mode |= ISOLATE_UNEVICTABLE
+        if __isolate_lru_page(mem, low_pfn, mode) != 0:
+            low_pfn += 1
+            continue
+        cc[CC_FINISHED_UPDATE_MIGRATE] = 1
+        del_page_from_lru_list(mem, low_pfn, zone, page_lru(mem, low_pfn))
+        list_add(mem, low_pfn, migratelist)
+        cc[CC_NR_MIGRATEPAGES] += 1
+        nr_isolated += 1
+        low_pfn += 1
+        if cc[CC_NR_MIGRATEPAGES] == COMPACT_CLUSTER_MAX:
+            break                                         # check_compact_cluster
+    acct_isolated(mem, zone, locked, cc)
+    if low_pfn == end_pfn:
+        update_pageblock_skip(mem, cc, valid_page, nr_isolated, True)
+    # trace_mm_compaction_isolate_migratepages(nr_scanned, nr_isolated): tracing issue
+    count_compact_events(mem, EV_COMPACT_MIGRATE_SCANNED, nr_scanned)
+    if nr_isolated != 0:
+        count_compact_events(mem, EV_COMPACT_ISOLATED, nr_isolated)
+    return low_pfn
+
+
+@kernel
+def update_nr_listpages(mem, cc):
+    """Kernel: mm/compaction.c update_nr_listpages(): after migration, count what is left on
+    cc->migratepages and cc->freepages."""
+    head = scratch_list(mem, LH_MIGRATEPAGES)
+    nr_migratepages = 0
+    page = mem.lru_next[head]
+    while page != head:
+        nr_migratepages += 1
+        page = mem.lru_next[page]
+    cc[CC_NR_MIGRATEPAGES] = nr_migratepages
+    cc[CC_NR_FREEPAGES] = cc[CC_FREEPAGES_LEN]
+
+
+@kernel
+def isolate_migratepages(mem, zone, cc):
+    """Kernel: mm/compaction.c isolate_migratepages(): isolate from the pageblock at the
+    migrate scanner (from cc->migrate_pfn to the block's end).  NONE, moving the scanner to
+    the block's end, when that would cross the free scanner or the pfn is in a hole; ABORT
+    when isolation gave up; else SUCCESS, even with nothing isolated, the scanner moved to
+    where isolation stopped."""
+    pageblock_nr_pages = np.int64(1) << mem.cfg[CFG_PAGEBLOCK_ORDER]
+    low_pfn = max(cc[CC_MIGRATE_PFN], mem.zone_start_pfn[zone])
+    end_pfn = (low_pfn + pageblock_nr_pages) & ~(pageblock_nr_pages - 1)  # ALIGN(low_pfn + 1)
+    if end_pfn > cc[CC_FREE_PFN] or not pfn_valid(mem, low_pfn):
+        cc[CC_MIGRATE_PFN] = end_pfn
+        return ISOLATE_NONE
+    low_pfn = isolate_migratepages_range(mem, zone, cc, low_pfn, end_pfn, False)
+    if low_pfn == 0 or cc[CC_CONTENDED] != 0:
+        return ISOLATE_ABORT
+    cc[CC_MIGRATE_PFN] = low_pfn
+    return ISOLATE_SUCCESS
+
+
+# ---- compacting a zone --------------------------------------------------------------------------
+
+@kernel
+def compact_zone(mem, zone, cc):
+    """Kernel: mm/compaction.c compact_zone(): unless compaction_suitable() says SKIPPED or
+    PARTIAL, start both scanners where the zone's cache says (the zone's first pfn, and its
+    end rounded down to a pageblock, when the cached values lie outside the zone), clear the
+    skip hints if compaction is restarting after the longest deferral (not in kswapd), drain
+    this CPU's pagevecs, and isolate and migrate until compact_finished() stops: ABORT and
+    -ENOMEM end with PARTIAL; pages that did not migrate go back to the LRU.  The free pages
+    still isolated are given back.  ``cc`` is ``mem.compact_cc`` (its free pages are
+    ``mem.compact_freepages``: migrate_pages' allocator, compaction_alloc, reads them there)."""
+    ret = compaction_suitable(mem, zone, cc[CC_ORDER])
+    if ret == COMPACT_PARTIAL or ret == COMPACT_SKIPPED:
+        return ret
+    start_pfn = mem.zone_start_pfn[zone]
+    end_pfn = zone_end_pfn(mem, zone)
+    pageblock_nr_pages = np.int64(1) << mem.cfg[CFG_PAGEBLOCK_ORDER]
+    migratelist = scratch_list(mem, LH_MIGRATEPAGES)
+    cc[CC_MIGRATE_PFN] = mem.zone_misc[zone, ZM_COMPACT_CACHED_MIGRATE_PFN]
+    cc[CC_FREE_PFN] = mem.zone_misc[zone, ZM_COMPACT_CACHED_FREE_PFN]
+    if cc[CC_FREE_PFN] < start_pfn or cc[CC_FREE_PFN] > end_pfn:
+        cc[CC_FREE_PFN] = end_pfn & ~(pageblock_nr_pages - 1)
+        mem.zone_misc[zone, ZM_COMPACT_CACHED_FREE_PFN] = cc[CC_FREE_PFN]
+    if cc[CC_MIGRATE_PFN] < start_pfn or cc[CC_MIGRATE_PFN] > end_pfn:
+        cc[CC_MIGRATE_PFN] = start_pfn
+        mem.zone_misc[zone, ZM_COMPACT_CACHED_MIGRATE_PFN] = cc[CC_MIGRATE_PFN]
+    if compaction_restarting(mem, zone, cc[CC_ORDER]) and \
+            (mem.owners[mem.cfg[CFG_CURRENT], OW_FLAGS] & PF_KSWAPD) == 0:
+        __reset_isolation_suitable(mem, zone)
+    migrate_prep_local(mem)
+    while True:
+        ret = compact_finished(mem, zone, cc)
+        if ret != COMPACT_CONTINUE:
+            break
+        isolated = isolate_migratepages(mem, zone, cc)
+        if isolated == ISOLATE_ABORT:
+            ret = COMPACT_PARTIAL
+            putback_movable_pages(mem, migratelist)
+            cc[CC_NR_MIGRATEPAGES] = 0
+            break                                                      # goto out
+        if isolated == ISOLATE_NONE:
+            continue
+        nr_migrate = cc[CC_NR_MIGRATEPAGES]
+        if cc[CC_SYNC] != 0:
+            err = migrate_pages(mem, migratelist, MIGRATE_SYNC_LIGHT, MR_COMPACTION)
+        else:
+            err = migrate_pages(mem, migratelist, MIGRATE_ASYNC, MR_COMPACTION)
+        update_nr_listpages(mem, cc)
+        nr_remaining = cc[CC_NR_MIGRATEPAGES]
+        # trace_mm_compaction_migratepages(nr_migrate - nr_remaining, nr_remaining): tracing
+        if err != 0:
+            putback_movable_pages(mem, migratelist)
+            cc[CC_NR_MIGRATEPAGES] = 0
+            if err == -ENOMEM:
+                ret = COMPACT_PARTIAL
+                break                                                  # goto out
+    # out:
+    cc[CC_NR_FREEPAGES] -= release_freepages(mem, cc, mem.compact_freepages)
+    return ret
+
+
+@kernel
+def compact_zone_order(mem, zone, order, gfp_mask, sync):
+    """Kernel: mm/compaction.c compact_zone_order(): a fresh compact_control for one zone
+    (``mem.compact_cc``: the request's order and migratetype, sync or not, both lists empty)
+    and compact_zone().  Returns (status, contended)."""
+    cc = mem.compact_cc
+    for i in range(NR_CC):
+        cc[i] = 0
+    cc[CC_ORDER] = order
+    cc[CC_MIGRATETYPE] = allocflags_to_migratetype(mem, gfp_mask)
+    cc[CC_ZONE] = zone
+    if sync:
+        cc[CC_SYNC] = 1
+    INIT_LIST_HEAD(mem, scratch_list(mem, LH_MIGRATEPAGES))
+    ret = compact_zone(mem, zone, cc)
+    return ret, cc[CC_CONTENDED] != 0
+
+
+@kernel
+def try_to_compact_pages(mem, zonelist, order, gfp_mask, nodemask, sync):
+    """Kernel: mm/compaction.c try_to_compact_pages(): direct compaction for an allocation of
+    ``order``: SKIPPED at order 0 or without __GFP_FS and __GFP_IO; otherwise one
+    COMPACTSTALL, then every zone of the zonelist the request may use (gfp_zone, nodemask: -1
+    for none) is compacted until one meets its low watermark at ``order``.  Returns (the
+    highest status of the zones, contended).  Deferral is the caller's to check (3.13
+    checks the preferred zone only, in __alloc_pages_direct_compact).  Without
+    CONFIG_COMPACTION: (COMPACT_CONTINUE, False), the stub's answer."""
+    contended = False
+    if mem.cfg[CFG_COMPACTION] == 0:
+        return COMPACT_CONTINUE, contended
+    high_zoneidx = gfp_zone(mem, gfp_mask)
+    rc = COMPACT_SKIPPED
+    alloc_flags = 0
+    if order == 0 or (gfp_mask & __GFP_FS) == 0 or (gfp_mask & __GFP_IO) == 0:
+        return rc, contended
+    count_compact_event(mem, EV_COMPACT_STALL)
+    if mem.cfg[CFG_MIGRATE_CMA] >= 0 and \
+            allocflags_to_migratetype(mem, gfp_mask) == MIGRATE_MOVABLE:
+        alloc_flags |= ALLOC_CMA
+    i = 0
+    while True:                                   # for_each_zone_zonelist_nodemask
+        zone = _zonelist_zone(mem, zonelist, i)
+        i += 1
+        if zone < 0:
+            break
+        if not _zone_allowed(mem, zone, high_zoneidx, nodemask):
+            continue
+        status, contended = compact_zone_order(mem, zone, order, gfp_mask, sync)
+        rc = max(status, rc)
+        if zone_watermark_ok(mem, zone, order, mem.watermark[zone, WMARK_LOW], 0, alloc_flags):
+            break
+    return rc, contended
+
+
+# ---- kswapd and /proc/sys/vm/compact_memory -----------------------------------------------------
+
+@kernel
+def __compact_pgdat(mem, nid, cc):
+    """Kernel: mm/compaction.c __compact_pgdat(): compact every populated zone of node
+    ``nid`` with ``cc`` (``mem.compact_cc``: its lists emptied, its other fields carried from
+    zone to zone as in the kernel), unless compaction is deferred at cc's order; for an order
+    above 0, a zone now above its low watermark at that order raises its
+    compact_order_failed past it, and one still below is deferred when compaction was
+    synchronous."""
+    nz = mem.cfg[CFG_MAX_NR_ZONES]
+    order = cc[CC_ORDER]
+    for zone in range(nid * nz, nid * nz + nz):
+        if not populated_zone(mem, zone):
+            continue
+        cc[CC_NR_FREEPAGES] = 0
+        cc[CC_NR_MIGRATEPAGES] = 0
+        cc[CC_ZONE] = zone
+        cc[CC_FREEPAGES_LEN] = 0                                 # INIT_LIST_HEAD(&cc->freepages)
+        INIT_LIST_HEAD(mem, scratch_list(mem, LH_MIGRATEPAGES))
+        if order == -1 or not compaction_deferred(mem, zone, order):
+            compact_zone(mem, zone, cc)
+        if order > 0:
+            ok = zone_watermark_ok(mem, zone, order, mem.watermark[zone, WMARK_LOW], 0, 0)
+            if ok and order >= mem.zone_misc[zone, ZM_COMPACT_ORDER_FAILED]:
+                mem.zone_misc[zone, ZM_COMPACT_ORDER_FAILED] = order + 1
+            elif not ok and cc[CC_SYNC] != 0:
+                defer_compaction(mem, zone, order)
+
+
+@kernel
+def compact_pgdat(mem, nid, order):
+    """Kernel: mm/compaction.c compact_pgdat(): kswapd's compaction of its node at ``order``
+    (asynchronous; nothing at order 0).  Its compact_control's migratetype is 0
+    (MIGRATE_UNMOVABLE), as the kernel's initializer leaves it.  Without
+    CONFIG_COMPACTION: nothing."""
+    if mem.cfg[CFG_COMPACTION] == 0 or order == 0:
+        return
+    cc = mem.compact_cc
+    for i in range(NR_CC):
+        cc[i] = 0
+    cc[CC_ORDER] = order
+    __compact_pgdat(mem, nid, cc)
+
+
+@kernel
+def compact_node(mem, nid):
+    """Kernel: mm/compaction.c compact_node(): compact every zone of node ``nid``
+    completely (order -1, synchronous)."""
+    if mem.cfg[CFG_COMPACTION] == 0:
+        return
+    cc = mem.compact_cc
+    for i in range(NR_CC):
+        cc[i] = 0
+    cc[CC_ORDER] = -1
+    cc[CC_SYNC] = 1
+    __compact_pgdat(mem, nid, cc)
+
+
+@kernel
+def compact_nodes(mem):
+    """Kernel: mm/compaction.c compact_nodes(): every CPU's pagevecs to the LRU
+    (lru_add_drain_all), then compact_node() for every node, as writing
+    /proc/sys/vm/compact_memory does (sysctl_compaction_handler, kmemsim.sysctl)."""
+    if mem.cfg[CFG_COMPACTION] == 0:
+        return
+    lru_add_drain_all(mem)
+    for nid in range(mem.cfg[CFG_NR_NODES]):
+        compact_node(mem, nid)
+
+
+from kmemsim.mm.migrate import ENOMEM, MIGRATE_ASYNC, MIGRATE_SYNC_LIGHT, MR_COMPACTION, \
+    migrate_pages, migrate_prep_local, putback_movable_pages  # noqa: E402  (migration calls back)

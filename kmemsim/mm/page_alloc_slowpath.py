@@ -23,16 +23,20 @@ from kmemsim.mm.gfp import CTX_PF_MEMALLOC, CTX_TIF_MEMDIE, __GFP_FS, __GFP_HARD
 from kmemsim.mm.mmzone import CFG_CPU, CFG_CURRENT, CFG_HZ, CFG_JIFFIES, CFG_MAX_NR_ZONES, \
     CFG_MIGRATE_CMA, CFG_MOBILITY_DISABLED, CFG_NORMAL_IDX, CFG_OOM_KILLER_DISABLED, \
     CFG_SLOWPATH_NEEDED, MAX_ORDER, NR_ALLOC_BATCH, OW_FLAGS, OW_TIF, PAGE_ALLOC_COSTLY_ORDER, \
-    WMARK_HIGH, WMARK_LOW
+    WMARK_HIGH, WMARK_LOW, ZM_COMPACT_BLOCKSKIP_FLUSH, ZM_COMPACT_CONSIDERED, \
+    ZM_COMPACT_DEFER_SHIFT, ZM_COMPACT_ORDER_FAILED
 from kmemsim.mm.page_alloc_fastpath import ALLOC_CPUSET, ALLOC_NO_WATERMARKS, ALLOC_WMARK_HIGH, \
     get_page_from_freelist, next_zones_zonelist, node_zonelist, zone_local
-from kmemsim.mm.page_alloc_pcp import drain_all_pages, gfp_thisnode_allocation
-from kmemsim.mm.vmstat import __mod_zone_page_state, zone_page_state
+from kmemsim.mm.page_alloc_pcp import drain_all_pages, drain_pages, gfp_thisnode_allocation
+from kmemsim.mm.vmstat import EV_COMPACT_FAIL, EV_COMPACT_SUCCESS, __mod_zone_page_state, \
+    count_vm_event, zone_page_state
 
 late(globals(), "kmemsim.mm.vmscan", "try_to_free_pages", "wakeup_kswapd")
 late(globals(), "kmemsim.sim.sched", "schedule_kthreads")
 late(globals(), "kmemsim.mm.oom_kill", "out_of_memory", "try_set_zonelist_oom", "clear_zonelist_oom")
 late(globals(), "kmemsim.mm.show_mem", "warn_alloc_failed")
+late(globals(), "kmemsim.mm.compaction", "COMPACT_SKIPPED", "compaction_deferred",
+     "defer_compaction", "try_to_compact_pages")
 
 __all__ = ["PF_MEMALLOC", "TIF_MEMDIE_BIT", "gfp_to_alloc_flags", "prepare_slowpath",
            "__alloc_pages_high_priority", "__alloc_pages_direct_compact",
@@ -291,6 +295,33 @@ def _slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask, preferred_
 @kernel
 def _direct_compact(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask, alloc_flags,
                     preferred_zone, migratetype, sync_migration):
-    """The body of __alloc_pages_direct_compact, until compaction's migrate side lands."""
-    return np.int64(-1), False, False
-
+    """The body of __alloc_pages_direct_compact for order > 0: unless compaction is
+    deferred for the preferred zone, compact as a PF_MEMALLOC task (try_to_compact_pages);
+    if anything was tried, drain this CPU's lists (migration freed pages there) and try the
+    freelists; success resets the deferral (COMPACTSUCCESS), failure counts COMPACTFAIL and,
+    when synchronous, defers."""
+    if compaction_deferred(mem, preferred_zone, order):
+        return np.int64(-1), True, False
+    task = mem.cfg[CFG_CURRENT]
+    old_flags = mem.owners[task, OW_FLAGS]
+    mem.owners[task, OW_FLAGS] = old_flags | PF_MEMALLOC
+    progress, contended = try_to_compact_pages(mem, zonelist, order, gfp_mask, nodemask,
+                                               sync_migration)
+    mem.owners[task, OW_FLAGS] = old_flags
+    if progress != COMPACT_SKIPPED:
+        drain_pages(mem, mem.cfg[CFG_CPU])
+        page = get_page_from_freelist(mem, gfp_mask, nodemask, order, zonelist, high_zoneidx,
+                                      alloc_flags & ~ALLOC_NO_WATERMARKS, preferred_zone,
+                                      migratetype)
+        if page >= 0:
+            mem.zone_misc[preferred_zone, ZM_COMPACT_BLOCKSKIP_FLUSH] = 0
+            mem.zone_misc[preferred_zone, ZM_COMPACT_CONSIDERED] = 0
+            mem.zone_misc[preferred_zone, ZM_COMPACT_DEFER_SHIFT] = 0
+            if order >= mem.zone_misc[preferred_zone, ZM_COMPACT_ORDER_FAILED]:
+                mem.zone_misc[preferred_zone, ZM_COMPACT_ORDER_FAILED] = order + 1
+            count_vm_event(mem, EV_COMPACT_SUCCESS)
+            return page, False, contended
+        count_vm_event(mem, EV_COMPACT_FAIL)
+        if sync_migration:
+            defer_compaction(mem, preferred_zone, order)
+    return np.int64(-1), False, contended

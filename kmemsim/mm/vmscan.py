@@ -88,7 +88,7 @@ NR_SHMEM = ZONE_STAT_ITEMS.index("nr_shmem")
 NR_VMSCAN_IMMEDIATE = ZONE_STAT_ITEMS.index("nr_vmscan_immediate_reclaim")
 
 late(globals(), "kmemsim.mm.compaction", "COMPACT_CONTINUE", "COMPACT_PARTIAL", "COMPACT_SKIPPED",
-     "compaction_deferred", "compaction_suitable", "reset_isolation_suitable")
+     "compaction_deferred", "compaction_suitable", "reset_isolation_suitable", "compact_pgdat")
 
 # isolate_mode_t (include/linux/mmzone.h)
 ISOLATE_CLEAN = 0x1
@@ -1036,7 +1036,7 @@ def balance_pgdat(mem, nid, order, classzone_idx):
             order = 0
             mem.scan_control[sc, SC_ORDER] = 0
         if needs_compaction and mem.scan_control[sc, SC_NR_RECLAIMED] > nr_attempted:
-            pass        # compact_pgdat(pgdat, order): wired when kswapd compaction lands
+            compact_pgdat(mem, nid, order)
         if raise_priority or mem.scan_control[sc, SC_NR_RECLAIMED] == 0:
             mem.scan_control[sc, SC_PRIORITY] -= 1
         if mem.scan_control[sc, SC_PRIORITY] < 1 or pgdat_balanced(mem, nid, order, classzone_idx):
