@@ -451,9 +451,7 @@ def _stage_kswapd_init(k: Kernel) -> None:
         k.mem.pgdat_misc[node.nid, PGDAT_KSWAPD_TASK] = row
 
 
-PF_MEMALLOC = 0x00000800          # include/linux/sched.h task->flags
-PF_KSWAPD = 0x00040000
-PF_SWAPWRITE = 0x00800000
+from kmemsim.mm.mmzone import PF_KSWAPD, PF_MEMALLOC, PF_SWAPWRITE  # noqa: E402  (task flags)
 
 
 BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [

@@ -44,6 +44,7 @@ compactor while too many pages are isolated (see too_many_isolated()).
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.mm.mmzone import PF_KSWAPD  # task flags
 from kmemsim.lib.list import INIT_LIST_HEAD, list_add, list_del, list_empty
 from kmemsim.mm.gfp import __GFP_FS, __GFP_IO, allocflags_to_migratetype, gfp_zone
 from kmemsim.mm.mm_inline import del_page_from_lru_list, page_is_file_cache, page_lru
@@ -93,7 +94,6 @@ COMPACT_PARTIAL = 2        # a suitable page is (or would be) free
 COMPACT_COMPLETE = 3       # the scanners met: the whole zone was compacted
 COMPACT_MAX_DEFER_SHIFT = 6
 COMPACT_CLUSTER_MAX = 32   # SWAP_CLUSTER_MAX: pages migrated per round
-PF_KSWAPD = 0x00040000     # include/linux/sched.h: the task is kswapd (task->flags)
 
 # isolate_migrate_t: what isolate_migratepages() found
 ISOLATE_ABORT = 0          # stop compacting now

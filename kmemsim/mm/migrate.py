@@ -40,6 +40,7 @@ caller kmemsim has.  The mm_migrate_pages tracepoint belongs to the tracing issu
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.mm.mmzone import PF_MEMALLOC, PF_SWAPWRITE  # task flags
 from kmemsim.lib.list import list_del, list_empty, list_first_entry
 from kmemsim.mm.mm_inline import page_is_file_cache
 from kmemsim.mm.mmzone import CFG_CURRENT, OW_FLAGS, OW_KIND, OWNER_TASK, ZONE_STAT_ITEMS, \
@@ -81,8 +82,6 @@ MIGRATEPAGE_SUCCESS = 0
 EAGAIN = 11
 ENOMEM = 12
 SWAPPER_SPACE = -1        # page_mapping() of a page in the swap cache (swapper_spaces[])
-PF_MEMALLOC = 0x00000800  # include/linux/sched.h (task->flags)
-PF_SWAPWRITE = 0x00800000
 
 NR_ISOLATED_ANON = ZONE_STAT_ITEMS.index("nr_isolated_anon")
 NR_ANON_PAGES = ZONE_STAT_ITEMS.index("nr_anon_pages")

@@ -244,6 +244,15 @@ OW_DIRTY = 7                      # dirty page-cache pages of a file
 OW_NR_PTES = 8                    # page-table pages charged to the task
 OW_TOTAL_VM = 9                   # pages mapped (for the OOM report)
 NR_OWNER_FIELDS = 10
+# task->flags (include/linux/sched.h, v3.13) kept in owners[task, OW_FLAGS], and kmemsim's two
+PF_EXITING = 0x00000004
+PF_EXITPIDONE = 0x00000008        # do_exit() has run to its end: kmemsim's exit_state
+PF_SUPERPRIV = 0x00000100         # kmemsim: the task has CAP_SYS_ADMIN (is root)
+PF_MEMALLOC = 0x00000800
+PF_KSWAPD = 0x00040000
+PF_KTHREAD = 0x00200000
+PF_SWAPWRITE = 0x00800000
+TIF_MEMDIE_BIT = 1                # owners[task, OW_TIF]: the thread flag TIF_MEMDIE
 OWNER_FREE = 0
 OWNER_TASK = 1                    # a task: its pages are anonymous memory
 OWNER_FILE = 2                    # a file: its pages are page cache

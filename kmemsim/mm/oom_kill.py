@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.mm.mmzone import PF_EXITING, PF_EXITPIDONE, PF_SUPERPRIV, PF_KTHREAD, TIF_MEMDIE_BIT  # task flags
 from kmemsim.mm.gfp import GFP_KERNEL, __GFP_THISNODE, gfp_zone
 from kmemsim.mm.mmzone import CFG_CPU, CFG_CURRENT, CFG_MAX_NR_ZONES, CFG_MAX_OWNERS, \
     CFG_NUMA, CFG_TOTAL_SWAP_PAGES, OW_FLAGS, OW_KIND, OW_NR_PTES, \
@@ -60,11 +61,6 @@ __all__ = [
 OOM_SCORE_ADJ_MIN = -1000         # include/uapi/linux/oom.h
 OOM_SCORE_ADJ_MAX = 1000
 # task->flags (include/linux/sched.h)
-PF_EXITING = 0x00000004
-PF_EXITPIDONE = 0x00000008        # do_exit() has run to its end: kmemsim's exit_state
-PF_SUPERPRIV = 0x00000100         # kmemsim: the task has CAP_SYS_ADMIN (is root)
-PF_KTHREAD = 0x00200000
-TIF_MEMDIE_BIT = 1                # Mem.owners[task, OW_TIF], as kmemsim.mm.page_alloc_slowpath
 ROOT_UID = 0
 USER_UID = 1000                   # kmemsim's ordinary tasks
 # enum oom_constraint, enum oom_scan_t (include/linux/oom.h)

@@ -16,6 +16,7 @@ Mem.owners).  Where this module waits, kmemsim's scheduler runs (kmemsim.sim.sch
 import numpy as np
 
 from kmemsim.jit import kernel, late
+from kmemsim.mm.mmzone import PF_MEMALLOC, TIF_MEMDIE_BIT  # task flags
 from kmemsim.mm.backing_dev import BLK_RW_ASYNC, bdi_writeout, wait_iff_congested
 from kmemsim.mm.gfp import CTX_PF_MEMALLOC, CTX_TIF_MEMDIE, __GFP_FS, __GFP_HARDWALL, __GFP_NOFAIL, \
     __GFP_THISNODE, \
@@ -43,8 +44,6 @@ __all__ = ["PF_MEMALLOC", "TIF_MEMDIE_BIT", "gfp_to_alloc_flags", "prepare_slowp
            "__alloc_pages_direct_reclaim", "should_alloc_retry", "__alloc_pages_may_oom",
            "__alloc_pages_slowpath", "slowpath_wait"]
 
-PF_MEMALLOC = 0x00000800
-TIF_MEMDIE_BIT = 1                # Mem.owners[task, OW_TIF] & TIF_MEMDIE_BIT
 NOFAIL_GIVE_UP_SECONDS = 60       # kmemsim's guard: a NOFAIL wait with nothing left to happen
 
 

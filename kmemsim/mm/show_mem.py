@@ -30,6 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.mm.mmzone import PF_MEMALLOC, PF_EXITING, TIF_MEMDIE_BIT  # task flags
 from kmemsim.mm.gfp import __GFP_NOMEMALLOC, __GFP_NOWARN, __GFP_WAIT
 from kmemsim.mm.mmzone import CFG_CPU, CFG_CURRENT, CFG_HIGHMEM_IDX, CFG_HZ, CFG_JIFFIES, \
     CFG_KLOG_NEXT, CFG_MAX_NR_ZONES, CFG_MIGRATE_TYPES, CFG_NR_PFNS, CFG_NR_SWAP_PAGES, \
@@ -119,9 +120,6 @@ NR_INACTIVE_ANON = _ITEM("nr_inactive_anon")
 NR_ACTIVE_ANON = _ITEM("nr_active_anon")
 NR_INACTIVE_FILE = _ITEM("nr_inactive_file")
 NR_ACTIVE_FILE = _ITEM("nr_active_file")
-PF_MEMALLOC = 0x00000800          # include/linux/sched.h
-PF_EXITING = 0x00000004
-TIF_MEMDIE_BIT = 1                # Mem.owners[task, OW_TIF] (as kmemsim.mm.page_alloc_slowpath)
 
 
 # ---- the log ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ keeps them as sentinel heads in lru_next/lru_prev (mmzone.scratch_list, LH_*).
 import numpy as np
 
 from kmemsim.jit import kernel, late
+from kmemsim.mm.mmzone import PF_KSWAPD  # task flags
 from kmemsim.lib.list import INIT_LIST_HEAD, list_add, list_del, list_empty, list_first_entry, \
     list_last_entry, list_move, list_splice
 from kmemsim.mm.backing_dev import BLK_RW_ASYNC, bdi_congested, congestion_wait, \
@@ -51,7 +52,6 @@ __all__ = ["ISOLATE_CLEAN", "ISOLATE_UNMAPPED", "ISOLATE_ASYNC_MIGRATE", "ISOLAT
            "EINVAL", "EBUSY", "page_mapped", "__isolate_lru_page", "isolate_lru_pages",
            "isolate_lru_page", "putback_lru_page"]
 
-PF_KSWAPD = 0x00040000           # include/linux/sched.h
 SWAP_CLUSTER_MAX = 32
 DEF_PRIORITY = 12
 KSWAPD_ZONE_BALANCE_GAP_RATIO = 100
