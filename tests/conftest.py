@@ -47,3 +47,19 @@ def real_file(*parts) -> str:
     if not path.exists():
         pytest.skip(f"{path} is not there (../shared/reference beside the repository)")
     return path.read_text()
+
+
+def code_blocks(text: str, lang: str) -> list[str]:
+    """The fenced code blocks of a Markdown ``text`` whose info string is ``lang``."""
+    found, current, body = [], None, []
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current, body = line[3:].strip(), []
+            else:
+                if current == lang:
+                    found.append("\n".join(body) + "\n")
+                current = None
+        elif current is not None:
+            body.append(line)
+    return found

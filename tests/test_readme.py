@@ -6,24 +6,14 @@ import re
 from pathlib import Path
 
 import kmemsim
+from conftest import code_blocks
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def blocks(lang):
     """The fenced code blocks of the README whose info string is ``lang``."""
-    found, current, body = [], None, []
-    for line in README.splitlines():
-        if line.startswith("```"):
-            if current is None:
-                current, body = line[3:].strip(), []
-            else:
-                if current == lang:
-                    found.append("\n".join(body) + "\n")
-                current = None
-        elif current is not None:
-            body.append(line)
-    return found
+    return code_blocks(README, lang)
 
 
 def test_readme_opens_with_the_two_commands():

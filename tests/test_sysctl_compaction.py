@@ -15,6 +15,7 @@ from kmemsim.errors import KmemsimError
 from kmemsim.mm.mmzone import CFG_COMPACTION, CFG_EXTFRAG_THRESHOLD
 from kmemsim.script import run_script
 from kmemsim.sysctl import sysctl_read
+from conftest import code_blocks
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "compaction.md").read_text()
 TINY_BOARD = ("Node 0, zone   Normal    864      0      0      0      0      0      0      0"
@@ -25,18 +26,7 @@ TINY_COMPACTED = ("Node 0, zone   Normal     32      0      0      0      0     
 
 def blocks(lang):
     """The fenced code blocks of docs/compaction.md whose info string is ``lang``."""
-    found, current, body = [], None, []
-    for line in DOC.splitlines():
-        if line.startswith("```"):
-            if current is None:
-                current, body = line[3:].strip(), []
-            else:
-                if current == lang:
-                    found.append("\n".join(body) + "\n")
-                current = None
-        elif current is not None:
-            body.append(line)
-    return found
+    return code_blocks(DOC, lang)
 
 
 def tiny_board(mode):

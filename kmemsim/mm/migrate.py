@@ -50,6 +50,7 @@ from kmemsim.mm.page_flags import PG_error, PG_mappedtodisk, PG_mlocked, PG_owne
     ClearPageSwapCache, PageDirty, PageLocked, PageSwapBacked, PageSwapCache, PageWriteback, \
     SetPageActive, SetPageDirty, SetPageSwapBacked, SetPageSwapCache, TestClearPageActive
 from kmemsim.mm.swap import get_page, lru_add_drain, lru_add_drain_all, put_page
+from kmemsim.sim.owners import owner_replace_page
 from kmemsim.mm.vmscan import EBUSY, putback_lru_page
 from kmemsim.mm.vmstat import EV_PGMIGRATE_FAIL, EV_PGMIGRATE_SUCCESS, __dec_zone_state, \
     __inc_zone_state, __mod_zone_page_state, count_vm_events
@@ -185,14 +186,7 @@ def remove_migration_pte(mem, new, old):
     get_page(mem, new)
     __mod_zone_page_state(mem, page_zone_id(mem, new), NR_ANON_PAGES, 1)
     if new != old:
-        prev = mem.rmap_prev[old]
-        nxt = mem.rmap_next[old]
-        mem.rmap_next[prev] = new
-        mem.rmap_prev[nxt] = new
-        mem.rmap_prev[new] = prev
-        mem.rmap_next[new] = nxt
-        mem.rmap_next[old] = 0
-        mem.rmap_prev[old] = 0
+        owner_replace_page(mem, old, new)
 
 
 @kernel
@@ -208,14 +202,7 @@ def remove_migration_ptes(mem, old, new):
 def radix_tree_replace_slot(mem, page, newpage):
     """Kernel: include/linux/radix-tree.h radix_tree_replace_slot(): the file's slot of
     ``page`` holds ``newpage``.  The file's page list stands for its radix tree."""
-    prev = mem.rmap_prev[page]
-    nxt = mem.rmap_next[page]
-    mem.rmap_next[prev] = newpage
-    mem.rmap_prev[nxt] = newpage
-    mem.rmap_prev[newpage] = prev
-    mem.rmap_next[newpage] = nxt
-    mem.rmap_next[page] = 0
-    mem.rmap_prev[page] = 0
+    owner_replace_page(mem, page, newpage)
 
 
 # ---- moving the mapping and copying the page ----------------------------------------------------

@@ -32,7 +32,8 @@ from kmemsim.mm.swap import get_page, lru_add_drain, lru_cache_add, mark_page_ac
 from kmemsim.mm.vmstat import EV_PGFAULT, __mod_zone_page_state, count_vm_event
 
 __all__ = [
-    "OW_SHMEM", "owner_alloc", "owner_add_page", "owner_del_page", "owner_nr_pages",
+    "OW_SHMEM", "owner_alloc", "owner_add_page", "owner_del_page", "owner_replace_page",
+    "owner_nr_pages",
     "do_anonymous_page", "page_add_new_anon_rmap", "page_remove_rmap", "add_to_page_cache_lru",
     "__delete_from_page_cache", "file_read_page", "file_write_page", "zap_task_pages",
     "truncate_inode_pages", "exit_mmap", "owner_release", "fault_pages", "read_file_pages",
@@ -88,6 +89,20 @@ def owner_del_page(mem, page):
     mem.rmap_prev[page] = 0
     mem.mapping[page] = 0
     mem.owners[owner, OW_RSS] -= 1
+
+
+@kernel
+def owner_replace_page(mem, old, new):
+    """``new`` takes ``old``'s place in its owner's page list (migration); ``old`` leaves it.
+    The page's mapping and the owner's count are the caller's."""
+    prev = mem.rmap_prev[old]
+    nxt = mem.rmap_next[old]
+    mem.rmap_next[prev] = new
+    mem.rmap_prev[nxt] = new
+    mem.rmap_prev[new] = prev
+    mem.rmap_next[new] = nxt
+    mem.rmap_next[old] = 0
+    mem.rmap_prev[old] = 0
 
 
 @kernel
