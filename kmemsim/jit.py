@@ -50,6 +50,8 @@ KERNEL_MODULES = (
     "kmemsim.mm.oom_kill",
     "kmemsim.mm.show_mem",
     "kmemsim.sim.owners",
+    "kmemsim.mm.truncate",
+    "kmemsim.fs.drop_caches",
     "kmemsim.sim.sched",
     "kmemsim.sim.buddy_core",
     "kmemsim.sim.batch",
@@ -136,8 +138,36 @@ def _cache_dir() -> str:
     return os.path.join(base, "numba-" + _source_hash())
 
 
+def _namespace(pairs) -> types.SimpleNamespace:
+    """The namespace of kernel functions: ``pairs`` is (registered function, what to call).
+    A name that two kernel files both define as static functions (too_many_isolated is in
+    mm/compaction.c and mm/vmscan.c) is not a plain attribute: it raises, naming the
+    modules; ``ns.modules["vmscan"].too_many_isolated`` reaches each one."""
+    from kmemsim.errors import KmemsimError
+
+    by_module: dict[str, dict] = {}
+    owners: dict[str, list[str]] = {}
+    for fn, call in pairs:
+        short = fn.__module__.rsplit(".", 1)[-1]
+        by_module.setdefault(short, {})[fn.__name__] = call
+        owners.setdefault(fn.__name__, []).append(short)
+    flat = {}
+    for name, mods in owners.items():
+        if len(mods) == 1:
+            flat[name] = by_module[mods[0]][name]
+            continue
+
+        def ambiguous(*args, _name=name, _mods=tuple(mods)):
+            raise KmemsimError(f"{_name} is a function of {' and '.join(_mods)}: call "
+                               + " or ".join(f'fn.modules["{m}"].{_name}' for m in _mods))
+        ambiguous.__name__ = name
+        flat[name] = ambiguous
+    return types.SimpleNamespace(modules={m: types.SimpleNamespace(**fns)
+                                          for m, fns in by_module.items()}, **flat)
+
+
 def _build_python() -> types.SimpleNamespace:
-    return types.SimpleNamespace(**{fn.__name__: fn for fn in _registry.values()})
+    return _namespace((fn, fn) for fn in _registry.values())
 
 
 def _build_compiled() -> types.SimpleNamespace:
@@ -173,8 +203,7 @@ def _build_compiled() -> types.SimpleNamespace:
         call.__doc__ = dispatcher.__doc__
         call.dispatcher = dispatcher
         return call
-    return types.SimpleNamespace(**{fn.__name__: boundary(twins[id(fn)])
-                                    for fn in _registry.values()})
+    return _namespace((fn, boundary(twins[id(fn)])) for fn in _registry.values())
 
 
 def functions(mode: str) -> types.SimpleNamespace:

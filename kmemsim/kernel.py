@@ -57,6 +57,7 @@ class Kernel:
         self.min_free_kbytes = 1024
         self.user_min_free_kbytes = 0
         self.percpu_pagelist_fraction = 0
+        self.sysctl_drop_caches = 0
         from kmemsim.mm.page_alloc_init import default_lowmem_reserve_ratio
         self.lowmem_reserve_ratio = default_lowmem_reserve_ratio(machine)
         self.totalreserve_pages = 0

@@ -2,7 +2,8 @@
 
 Kernel: kernel/sysctl.c (vm_table), mm/page_alloc.c min_free_kbytes_sysctl_handler(),
 lowmem_reserve_ratio_sysctl_handler(), percpu_pagelist_fraction_sysctl_handler(),
-mm/compaction.c sysctl_compaction_handler(), sysctl_extfrag_handler() (v3.13).
+mm/compaction.c sysctl_compaction_handler(), sysctl_extfrag_handler(), fs/drop_caches.c
+drop_caches_sysctl_handler() (v3.13).
 
 ``show sysctl`` prints them as ``sysctl vm.NAME`` does
 (``vm.lowmem_reserve_ratio = 256\\t256\\t32``).  vm.compact_memory is write-only (mode 0200),
@@ -66,6 +67,16 @@ def _write_zone_reclaim_mode(k, text: str) -> None:
     k.mem.cfg[CFG_ZONE_RECLAIM_MODE] = _int("zone_reclaim_mode", text, 0)
 
 
+def _write_drop_caches(k, text: str) -> None:
+    """proc_dointvec_minmax() within 1..3, then drop_caches_sysctl_handler()."""
+    from kmemsim.fs.drop_caches import drop_caches_sysctl_handler
+    value = _int("drop_caches", text)
+    if not 1 <= value <= 3:
+        raise KmemsimError(f"sysctl vm.drop_caches={text}: Invalid argument: write 1 (page "
+                           f"cache), 2 (slab) or 3 (both)")
+    drop_caches_sysctl_handler(k, value)
+
+
 def _zone_reclaim_mode(k) -> str:
     from kmemsim.mm.mmzone import CFG_ZONE_RECLAIM_MODE
     return str(int(k.mem.cfg[CFG_ZONE_RECLAIM_MODE]))
@@ -107,6 +118,7 @@ def _extfrag_threshold(k) -> str:
 # name -> (read, write); read None: write-only
 SYSCTLS = {
     "compact_memory": (None, sysctl_compaction_handler),
+    "drop_caches": (lambda k: str(k.sysctl_drop_caches), _write_drop_caches),
     "extfrag_threshold": (_extfrag_threshold, sysctl_extfrag_handler),
     "lowmem_reserve_ratio": (lambda k: "\t".join(str(r) for r in k.lowmem_reserve_ratio),
                              _write_lowmem_reserve_ratio),

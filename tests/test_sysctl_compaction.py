@@ -47,7 +47,8 @@ def tiny_board(mode):
 
 def test_show_sysctl_has_extfrag_threshold_but_not_the_write_only_compact_memory():
     k = kmemsim.boot("tiny")
-    assert k.show("sysctl") == ("vm.extfrag_threshold = 500\n"
+    assert k.show("sysctl") == ("vm.drop_caches = 0\n"
+                                "vm.extfrag_threshold = 500\n"
                                 "vm.lowmem_reserve_ratio = 32\n"
                                 "vm.min_free_kbytes = 356\n"
                                 "vm.percpu_pagelist_fraction = 0\n"
@@ -117,7 +118,7 @@ def test_without_config_compaction_the_sysctls_do_not_exist(mode):
     for assignment in ("vm.compact_memory=1", "vm.extfrag_threshold=100"):
         with pytest.raises(KmemsimError, match=r"^unknown sysctl 'vm\.\w+' \(this kernel runs "
                                                r"without CONFIG_COMPACTION\): kmemsim models "
-                                               r"vm\.lowmem_reserve_ratio, "):
+                                               r"vm\.drop_caches, vm\.lowmem_reserve_ratio, "):
             k.sysctl(assignment)
     assert "extfrag_threshold" not in k.show("sysctl")
     assert k.show("buddyinfo") == TINY_BOARD

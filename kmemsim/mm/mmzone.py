@@ -229,7 +229,8 @@ PVEC_LRU_ADD = 0
 PVEC_LRU_ROTATE = 1
 PVEC_LRU_DEACTIVATE = 2
 PVEC_ACTIVATE = 3
-NR_PAGEVECS = 4
+PVEC_ONSTACK = 4                  # a caller's struct pagevec on its stack (invalidate_mapping_pages)
+NR_PAGEVECS = 5
 
 # Columns of Mem.owners[owner, :]: what a page can belong to.  Row 0 is the default task
 # context (an ordinary process that owns nothing); kmemsim.sim.owners fills the rest.

@@ -199,10 +199,14 @@ def free_one_page(mem, zone, page, order, migratetype):
 
 @kernel
 def free_pages_prepare(mem, page, order):
-    """Kernel: mm/page_alloc.c free_pages_prepare(): the checks of a page being freed.
+    """Kernel: mm/page_alloc.c free_pages_prepare() and free_pages_check(): every page of
+    the block loses its PG_* bits (PAGE_FLAGS_CHECK_AT_PREP, which takes PG_head and PG_tail
+    too, so __free_one_page() finds no compound page to destroy).
 
     kmemsim keeps the kernel's bad_page() checks in its validators; the mm_page_free
     tracepoint arrives with the tracing issue.  Always true."""
+    for p in range(page, page + (np.int64(1) << order)):
+        mem.flags[p] &= FLAGS_NOT_PREP
     return True
 
 
@@ -426,12 +430,13 @@ def prep_new_page(mem, page, order, gfp_flags):
 
 
 from kmemsim.mm.page_flags import FLAGS_ALL, PG_RESERVED_MASK  # noqa: E402
-from kmemsim.mm.page_flags import PG_HEAD_MASK, PG_TAIL_MASK  # noqa: E402
+from kmemsim.mm.page_flags import PAGE_FLAGS_CHECK_AT_PREP, PG_HEAD_MASK, PG_TAIL_MASK  # noqa: E402
 
 from kmemsim.mm.page_alloc_pcp import free_hot_cold_page  # noqa: E402  (it imports this module)
 
 FLAGS_NOT_HEAD = np.uint32(FLAGS_ALL ^ PG_HEAD_MASK)
 FLAGS_NOT_TAIL = np.uint32(FLAGS_ALL ^ PG_TAIL_MASK)
+FLAGS_NOT_PREP = np.uint32(FLAGS_ALL ^ PAGE_FLAGS_CHECK_AT_PREP)
 
 FLAGS_NOT_RESERVED = np.uint32(FLAGS_ALL ^ PG_RESERVED_MASK)
 

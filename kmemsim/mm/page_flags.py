@@ -22,7 +22,7 @@ __all__ = [
     "PG_swapcache", "PG_reclaim", "PG_swapbacked", "PG_unevictable", "PG_mlocked",
     "PG_buddy", "PG_valid", "PG_VALID_MASK", "ZONEID_PGSHIFT", "ZONEID_MASK",
     "PageBuddy", "__SetPageBuddy", "__ClearPageBuddy", "PageReserved", "SetPageReserved",
-    "__ClearPageReserved", "PageCompound",
+    "__ClearPageReserved", "PageCompound", "NR_PAGEFLAGS", "PAGE_FLAGS_CHECK_AT_PREP",
 ]
 
 # enum pageflags (3.13)
@@ -51,6 +51,11 @@ PG_mlocked = 21
 # kmemsim's own bits (see the module docstring)
 PG_buddy = 22
 PG_valid = 23
+
+# The kernel bits modelled: 3.13's x86_64 enum goes on with PG_uncached, PG_hwpoison and
+# PG_compound_lock, which nothing in kmemsim sets.  free_pages_check() clears them all.
+NR_PAGEFLAGS = PG_mlocked + 1
+PAGE_FLAGS_CHECK_AT_PREP = (1 << NR_PAGEFLAGS) - 1
 
 PG_BUDDY_MASK = 1 << PG_buddy
 PG_VALID_MASK = 1 << PG_valid

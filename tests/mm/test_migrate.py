@@ -300,14 +300,11 @@ def test_constants_are_the_kernels():
     assert (EAGAIN, ENOMEM) == (11, 12)
 
 
-@pytest.mark.xfail(strict=True, reason="kmemsim.mm.page_alloc.free_pages_prepare keeps the PG_* "
-                   "bits of a freed page; 3.13's free_pages_check clears PAGE_FLAGS_CHECK_AT_PREP")
 def test_a_freed_page_comes_back_without_its_old_flags(mode):
     """Migration copies what a page's flags say (a swap-backed page's dirty bit is not
     accounted, its NR_SHMEM moves), so it needs pages whose flags are true.  A page a task
     freed must come back from the allocator without PG_swapbacked: here it becomes page cache
-    of an ordinary file.  (Until page_alloc.py clears the bits on free, such a page cache page
-    is swap-backed, and migrating it while dirty drops an NR_FILE_DIRTY.)"""
+    of an ordinary file (free_pages_check clears PAGE_FLAGS_CHECK_AT_PREP)."""
     k = kmemsim.boot("tiny", mode=mode)
     k.task("t")
     k.file("f")

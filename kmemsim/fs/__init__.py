@@ -1,0 +1,1 @@
+"""Kernel files from fs/ that reach into the allocator."""
