@@ -197,10 +197,10 @@ class Kernel:
 
     def _log_and_reap(self, seq: int, op: str) -> None:
         from kmemsim.mm.oom_kill import reap_oom_victims
-        from kmemsim.mm.show_mem import OP_CALLERS, render_klog
+        from kmemsim.mm.show_mem import op_callers, render_klog
         from kmemsim.mm.mmzone import CFG_KLOG_NEXT
         if int(self.mem.cfg[CFG_KLOG_NEXT]) != seq:
-            self.dmesg += render_klog(self, seq, callers=OP_CALLERS.get(op, ()))
+            self.dmesg += render_klog(self, seq, callers=op_callers(self, op))
         self.oom_reaped += reap_oom_victims(self)
 
     def _schedule(self) -> None:
@@ -297,9 +297,11 @@ class Kernel:
         """``n`` new pages of ``file`` read into the page cache (or written: dirty) by
         ``task`` (default: an ordinary process); how many got a page."""
         from kmemsim.mm.mmzone import OWNER_FILE
+        from kmemsim.sim.owners import OW_SHMEM
         row, n = self._owner(file, OWNER_FILE), self._pages(n)
         self._set_cpu(cpu)
-        with self._running(task, "write" if write else "read"):
+        op = ("write_shmem" if self.mem.owners[row, OW_SHMEM] else "write") if write else "read"
+        with self._running(task, op):
             n = int(self.fn.read_file_pages(self.mem, row, n, 1 if write else 0))
         self._schedule()
         return n

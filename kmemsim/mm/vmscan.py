@@ -925,7 +925,8 @@ def pgdat_balanced(mem, nid, order, classzone_idx):
 @kernel
 def wakeup_kswapd(mem, zone, order, classzone_idx):
     """Kernel: mm/vmscan.c wakeup_kswapd(): record the largest order asked for and wake the
-    node's kswapd if it sleeps and the zone is not balanced."""
+    node's kswapd if it waits (asleep, or napping in kswapd_try_to_sleep) and the zone is not
+    balanced."""
     if mem.present_pages[zone] == 0:
         return
     nid = zone // mem.cfg[CFG_MAX_NR_ZONES]
@@ -938,6 +939,10 @@ def wakeup_kswapd(mem, zone, order, classzone_idx):
     if zone_balanced(mem, zone, order, 0, 0):
         return
     # trace_mm_vmscan_wakeup_kswapd: tracing issue
+    if mem.pgdat_misc[nid, PGDAT_KSWAPD_STATE] == KSWAPD_NAPPING:
+        # the HZ/10 nap of kswapd_try_to_sleep ends early (schedule_timeout returns the time
+        # left): the node cannot count as balanced, and it counts a low-watermark hit
+        count_vm_event(mem, EV_KSWAPD_LOW_WMARK_HIT_QUICKLY)
     mem.pgdat_misc[nid, PGDAT_KSWAPD_STATE] = KSWAPD_RUNNABLE
     mem.pgdat_misc[nid, PGDAT_KSWAPD_WOKEN] = 1
 
