@@ -19,7 +19,7 @@ docs/slowpath.md:
 
 import numpy as np
 
-from kmemsim.jit import kernel
+from kmemsim.jit import kernel, late
 from kmemsim.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_COLD, __GFP_WRITE, __GFP_ZERO
 from kmemsim.mm.mmzone import CFG_CURRENT, CFG_MAX_OWNERS, CFG_NEXT_PID, CFG_NR_SWAP_PAGES, \
     NR_OWNER_FIELDS, OW_DIRTY, OW_FLAGS, OW_KIND, OW_NR_PTES, OW_PID, OW_RSS, OW_SWAP, \
@@ -39,6 +39,8 @@ __all__ = [
     "truncate_inode_pages", "exit_mmap", "owner_release", "fault_pages", "read_file_pages",
     "touch_pages",
 ]
+
+late(globals(), "kmemsim.sim.sched", "cond_resched")      # sched imports vmscan, which imports us
 
 NR_ANON_PAGES = ZONE_STAT_ITEMS.index("nr_anon_pages")
 NR_FILE_PAGES = ZONE_STAT_ITEMS.index("nr_file_pages")
@@ -279,19 +281,21 @@ def owner_release(mem, owner):
 def fault_pages(mem, task, nr):
     """``nr`` anonymous write faults of ``task``; how many got a page (stops at the first
     that did not, or when the task was chosen by the OOM killer: it dies on its way back to
-    user space)."""
+    user space).  A runnable kswapd gets its turn between two faults (cond_resched)."""
     for i in range(nr):
         if do_anonymous_page(mem, task) < 0:
             return i
         if mem.owners[mem.cfg[CFG_CURRENT], OW_TIF] & 1:     # TIF_MEMDIE
             return i + 1
+        if i + 1 < nr:
+            cond_resched(mem)               # back in user space between two faults
     return nr
 
 
 @kernel
 def read_file_pages(mem, file, nr, write):
     """``nr`` new pages of ``file``, read (file_read_page) or written (file_write_page);
-    how many got a page."""
+    how many got a page.  A runnable kswapd gets its turn between two pages (cond_resched)."""
     for i in range(nr):
         if write:
             page = file_write_page(mem, file)
@@ -301,6 +305,8 @@ def read_file_pages(mem, file, nr, write):
             return i
         if mem.owners[mem.cfg[CFG_CURRENT], OW_TIF] & 1:     # TIF_MEMDIE: killed
             return i + 1
+        if i + 1 < nr:
+            cond_resched(mem)               # the per-page cond_resched of the copy loops
     return nr
 
 

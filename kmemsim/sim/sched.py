@@ -8,6 +8,9 @@ allocate; kmemsim runs it at fixed points instead, so every run is reproducible:
   :func:`schedule_kthreads`),
 * after every operation of a script or of the Kernel API (the task returns to user space and
   the scheduler picks the runnable kernel threads),
+* between the pages of a many-page operation (:func:`cond_resched`): each page faulted is a
+  return to user space, and the read and write loops of mm/filemap.c call cond_resched() per
+  page, so a woken kswapd runs while a task faults, reads or writes on,
 * when simulated time advances (``tick``).
 
 A runnable kswapd gets one turn of its loop (kmemsim.mm.vmscan.kswapd_run) per scheduling
@@ -24,7 +27,7 @@ from kmemsim.mm.mmzone import CFG_CPU, CFG_CURRENT, CFG_JIFFIES, CFG_NR_CPUS, CF
 from kmemsim.mm.page_alloc import __free_pages
 from kmemsim.mm.vmscan import kswapd_nap_over, kswapd_run
 
-__all__ = ["schedule_kthreads", "run_timers", "advance_time", "NR_TIMERS"]
+__all__ = ["schedule_kthreads", "cond_resched", "run_timers", "advance_time", "NR_TIMERS"]
 
 NR_TIMERS = 64                    # rows of Mem.timers: (expires, pfn, order), expires -1 = free
 
@@ -65,6 +68,20 @@ def schedule_kthreads(mem):
     mem.cfg[CFG_CURRENT] = me
     mem.cfg[CFG_CPU] = cpu
     return turns
+
+
+@kernel
+def cond_resched(mem):
+    """Kernel: kernel/sched/core.c cond_resched() (and the return to user space after a
+    fault): if a kswapd is runnable, or its nap is over, the scheduler gives it its turn
+    (schedule_kthreads); otherwise nothing happens.  True if it ran."""
+    for nid in range(mem.cfg[CFG_NR_NODES]):
+        state = mem.pgdat_misc[nid, PGDAT_KSWAPD_STATE]
+        if state == KSWAPD_RUNNABLE or (state == KSWAPD_NAPPING and mem.cfg[CFG_JIFFIES] >=
+                                        mem.pgdat_misc[nid, PGDAT_KSWAPD_SLEEP_UNTIL]):
+            schedule_kthreads(mem)
+            return True
+    return False
 
 
 @kernel

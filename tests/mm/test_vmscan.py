@@ -33,7 +33,9 @@ def k(mode):
 
 def test_clean_page_cache_makes_room_for_anonymous_memory(k):
     """1800 clean cache pages leave 184 free; 1500 faults all succeed because reclaim
-    drops cache pages, and every page that left the cache was reclaimed by someone."""
+    drops cache pages, and every page that left the cache was reclaimed by someone: kswapd,
+    woken at the low watermark and given its turn between faults, keeps ahead of the task,
+    which never stalls in direct reclaim."""
     k.file("f")
     assert k.read("f", 1800) == 1800
     assert stat(k, "nr_free_pages") == 184 and event(k, "allocstall") == 0
@@ -43,7 +45,7 @@ def test_clean_page_cache_makes_room_for_anonymous_memory(k):
     gone = 1800 - stat(k, "nr_file_pages")
     assert gone > 0
     assert event(k, "pgsteal_direct_normal") + event(k, "pgsteal_kswapd_normal") == gone
-    assert event(k, "allocstall") > 0
+    assert event(k, "pgsteal_kswapd_normal") == gone and event(k, "allocstall") == 0
     assert stat(k, "nr_anon_pages") == 1500
     assert event(k, "pswpout") == 0
 
@@ -87,8 +89,9 @@ def test_kswapd_wakes_below_low_and_balances_above_high(k):
 
 
 def test_dirty_pages_are_written_before_they_can_go(k):
-    """Direct reclaim does not write file pages: it wakes the flusher; the device then
-    writes them as simulated time passes, and only written (clean) pages are reclaimed."""
+    """Reclaim does not free dirty file pages: direct reclaim wakes the flusher, kswapd may
+    write some itself; the device writes them as simulated time passes, and only written
+    (clean) pages are reclaimed.  Every page is dirty, under writeback or written."""
     k.file("log")
     assert k.write("log", 1700) == 1700
     assert stat(k, "nr_dirty") == 1700
@@ -98,7 +101,7 @@ def test_dirty_pages_are_written_before_they_can_go(k):
     assert got == 1000
     assert event(k, "pgpgout") > 0 and stat(k, "nr_written") > 0
     assert int(k.mem.cfg[CFG_JIFFIES]) > 0           # reclaim waited for the device
-    assert stat(k, "nr_dirty") + stat(k, "nr_written") == 1700
+    assert stat(k, "nr_dirty") + stat(k, "nr_writeback") + stat(k, "nr_written") == 1700
 
 
 def test_swap_takes_anonymous_pages_and_exit_gives_the_slots_back(mode):
