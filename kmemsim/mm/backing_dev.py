@@ -17,7 +17,7 @@ from kmemsim.mm.mmzone import CFG_BDI_CONGESTED, CFG_CONGESTION_OFF, CFG_CONGEST
     CFG_JIFFIES, CFG_NR_WRITEBACK, CFG_WB_HEAD, CFG_WB_RATE, CFG_WB_TAIL, ZM_FLAGS, \
     ZONE_CONGESTED, ZONE_STAT_ITEMS, page_zone_id
 from kmemsim.mm.page_flags import PG_reclaim, PG_writeback
-from kmemsim.mm.vmstat import __dec_zone_state, __inc_zone_state
+from kmemsim.mm.vmstat import __dec_zone_state, __inc_zone_state, next_vmstat_work, vmstat_update
 
 NR_WRITEBACK = ZONE_STAT_ITEMS.index("nr_writeback")
 NR_WRITTEN = ZONE_STAT_ITEMS.index("nr_written")
@@ -90,10 +90,8 @@ def end_page_writeback(mem, page):
 
 
 @kernel
-def bdi_writeout(mem, jiffies):
-    """kmemsim's device: ``jiffies`` of simulated time pass; the device completes up to
-    CFG_WB_RATE pages per jiffy, oldest first, and jiffies advances.  Returns the pages
-    completed."""
+def _device_writes(mem, jiffies):
+    """The device completes up to CFG_WB_RATE pages per jiffy, oldest first."""
     done = 0
     n = mem.wb_ring.shape[0]
     budget = jiffies * mem.cfg[CFG_WB_RATE]
@@ -102,7 +100,24 @@ def bdi_writeout(mem, jiffies):
         mem.cfg[CFG_WB_TAIL] += 1
         end_page_writeback(mem, page)
         done += 1
-    mem.cfg[CFG_JIFFIES] += jiffies
+    return done
+
+
+@kernel
+def bdi_writeout(mem, jiffies):
+    """kmemsim's device and clock: ``jiffies`` of simulated time pass; the device completes
+    up to CFG_WB_RATE pages per jiffy, oldest first, and jiffies advances, stopping at each
+    time a CPU's vmstat_update is due to run it (kmemsim.mm.vmstat).  Returns the pages
+    completed."""
+    done = 0
+    while jiffies > 0:
+        step = next_vmstat_work(mem) - mem.cfg[CFG_JIFFIES]
+        if step > jiffies:
+            step = jiffies
+        done += _device_writes(mem, step)
+        mem.cfg[CFG_JIFFIES] += step
+        jiffies -= step
+        vmstat_update(mem)
     return done
 
 

@@ -21,7 +21,7 @@ from kmemsim.mm.backing_dev import BLK_RW_ASYNC, bdi_writeout, wait_iff_congeste
 from kmemsim.mm.gfp import CTX_PF_MEMALLOC, CTX_TIF_MEMDIE, __GFP_FS, __GFP_HARDWALL, __GFP_NOFAIL, \
     __GFP_THISNODE, \
     __GFP_NORETRY, __GFP_NO_KSWAPD, __GFP_REPEAT, __GFP_WAIT, __gfp_to_alloc_flags
-from kmemsim.mm.mmzone import CFG_CPU, CFG_CURRENT, CFG_HZ, CFG_JIFFIES, CFG_MAX_NR_ZONES, \
+from kmemsim.mm.mmzone import CFG_CPU, CFG_CURRENT, CFG_EV_PGFREE, CFG_HZ, CFG_JIFFIES, CFG_MAX_NR_ZONES, \
     CFG_MIGRATE_CMA, CFG_MOBILITY_DISABLED, CFG_NORMAL_IDX, CFG_OOM_KILLER_DISABLED, \
     CFG_SLOWPATH_NEEDED, MAX_ORDER, NR_ALLOC_BATCH, OW_FLAGS, OW_TIF, PAGE_ALLOC_COSTLY_ORDER, \
     WMARK_HIGH, WMARK_LOW, ZM_COMPACT_BLOCKSKIP_FLUSH, ZM_COMPACT_CONSIDERED, \
@@ -83,16 +83,28 @@ def prepare_slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, preferred_zon
 
 
 @kernel
+def _pgfree_total(mem):
+    """The pgfree event summed over the CPUs: it moves whenever a page is freed."""
+    total = 0
+    for cpu in range(mem.vm_events.shape[0]):
+        total += mem.vm_events[cpu, mem.cfg[CFG_EV_PGFREE]]
+    return total
+
+
+@kernel
 def slowpath_wait(mem, zone, timeout):
     """wait_iff_congested(zone, BLK_RW_ASYNC, timeout) as the allocating task sees it in
     kmemsim: it sleeps if the device and zone are congested, else it yields; either way the
-    scheduler runs (kmemsim.sim.sched).  If the yield found nothing to run and no deferred
-    free is pending now, the CPU idles until the timeout (time must pass for anything to
-    change).  Returns the jiffies that passed."""
+    scheduler runs (kmemsim.sim.sched).  If the yield ran nothing that freed a page (no
+    thread was runnable, or kswapd took its turn in vain), the CPU idles until the timeout:
+    kmemsim has no CPU time, and on a real machine time passes while the loop retries (the
+    per-CPU counter deltas are folded meanwhile, which is what lets a stale
+    zone_reclaimable() give up and the OOM killer run).  Returns the jiffies that passed."""
     start = mem.cfg[CFG_JIFFIES]
+    freed = _pgfree_total(mem)
     slept = wait_iff_congested(mem, zone, BLK_RW_ASYNC, timeout)
     turns = schedule_kthreads(mem)
-    if slept == 0 and turns == 0:
+    if slept == 0 and (turns == 0 or _pgfree_total(mem) == freed):
         bdi_writeout(mem, timeout)          # idle: only time can change anything
         schedule_kthreads(mem)
     return mem.cfg[CFG_JIFFIES] - start

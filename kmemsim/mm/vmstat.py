@@ -8,6 +8,15 @@ CPU's delta and is folded into the zone value only when the delta passes the CPU
 ``stat_threshold`` for the zone, so zone_page_state() lags as the kernel's does.  The global
 counters of the kernel are always the sum of the zone values, so kmemsim derives them.
 
+Every second of simulated time each CPU's vmstat_update() folds all its deltas into the zone
+values (refresh_cpu_vm_stats).  Its delayed work is first queued at boot with
+__round_jiffies_relative(HZ, cpu) and then every round_jiffies_relative(HZ): whole seconds
+skewed by 3 jiffies per CPU, so CPU ``c`` folds at every jiffy ``t`` with ``(t + 3c) % HZ == 0``
+from the first such time (kmemsim's jiffies start at 0 at boot).  Time passes only in
+kmemsim.mm.backing_dev.bdi_writeout, which stops at each of these times.  The NUMA half of
+refresh_cpu_vm_stats (draining a remote zone's per-CPU list after 3 idle seconds) is not
+modelled.
+
 The "current CPU" (smp_processor_id()) is ``mem.cfg[CFG_CPU]``: the driver of an operation
 sets it, as the scheduler would by running the caller there.
 
@@ -22,8 +31,8 @@ import numpy as np
 
 from kmemsim.jit import kernel
 from kmemsim.mm.gfp import __GFP_OTHER_NODE
-from kmemsim.mm.mmzone import CFG_CPU, CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_MAX_NR_ZONES, \
-    NR_FREE_CMA_PAGES, NR_FREE_PAGES, ZONE_STAT_ITEMS, is_migrate_cma
+from kmemsim.mm.mmzone import CFG_CPU, CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_HZ, CFG_JIFFIES, \
+    CFG_MAX_NR_ZONES, CFG_NR_CPUS, NR_FREE_CMA_PAGES, NR_FREE_PAGES, ZONE_STAT_ITEMS, is_migrate_cma
 
 __all__ = [
     "vm_event_names", "zone_page_state_add", "__mod_zone_page_state", "__inc_zone_state",
@@ -32,7 +41,8 @@ __all__ = [
     "__count_zone_vm_events", "zone_statistics", "calculate_normal_threshold",
     "calculate_pressure_threshold", "refresh_zone_stat_thresholds", "all_vm_events",
     "global_page_state", "vm_event_index", "count_vm_event", "count_vm_events",
-    "count_zone_vm_events", "EVENT_KEYS", "NR_EV", "NUMA_HIT", "NUMA_MISS", "NUMA_FOREIGN", "NUMA_LOCAL", "NUMA_OTHER",
+    "count_zone_vm_events", "round_jiffies_common", "vmstat_work_expiry", "refresh_cpu_vm_stats",
+    "vmstat_update", "next_vmstat_work", "EVENT_KEYS", "NR_EV", "NUMA_HIT", "NUMA_MISS", "NUMA_FOREIGN", "NUMA_LOCAL", "NUMA_OTHER",
 ]
 
 NUMA_HIT = ZONE_STAT_ITEMS.index("numa_hit")
@@ -205,6 +215,82 @@ def zone_page_state_snapshot(mem, zone, item):
     if x < 0:
         return np.int64(0)
     return x
+
+
+# ---- the periodic fold ---------------------------------------------------------------------------
+
+@kernel
+def round_jiffies_common(mem, j, cpu, force_up):
+    """Kernel: kernel/timer.c round_jiffies_common(): round the absolute time ``j`` to a
+    whole second (down if within a quarter second past one, unless ``force_up``), skewed by
+    3 jiffies per CPU; ``j`` itself if the result is not in the future."""
+    hz = mem.cfg[CFG_HZ]
+    skewed = j + cpu * 3
+    rem = skewed % hz
+    if rem < hz // 4 and not force_up:
+        skewed -= rem
+    else:
+        skewed += hz - rem
+    skewed -= cpu * 3
+    if skewed > mem.cfg[CFG_JIFFIES]:
+        return skewed
+    return j
+
+
+@kernel
+def vmstat_work_expiry(mem, cpu, after):
+    """The first time after jiffy ``after`` at which ``cpu``'s vmstat_update runs: queued at
+    boot (jiffies 0) for __round_jiffies_relative(HZ, cpu), then every HZ (mm/vmstat.c
+    start_cpu_timer and vmstat_update)."""
+    hz = mem.cfg[CFG_HZ]
+    skewed = hz + cpu * 3                          # round_jiffies_common(HZ, cpu) at jiffy 0
+    rem = skewed % hz
+    if rem < hz // 4:
+        first = skewed - rem - cpu * 3
+    else:
+        first = skewed + hz - rem - cpu * 3
+    if after < first:
+        return first
+    return after + hz - (after - first) % hz
+
+
+@kernel
+def next_vmstat_work(mem):
+    """The earliest time after now at which some CPU's vmstat_update runs."""
+    now = mem.cfg[CFG_JIFFIES]
+    best = vmstat_work_expiry(mem, 0, now)
+    for cpu in range(1, mem.cfg[CFG_NR_CPUS]):
+        t = vmstat_work_expiry(mem, cpu, now)
+        if t < best:
+            best = t
+    return best
+
+
+@kernel
+def refresh_cpu_vm_stats(mem, cpu):
+    """Kernel: mm/vmstat.c refresh_cpu_vm_stats() on ``cpu``: every delta of every populated
+    zone folded into the zone value (and so into the global one)."""
+    for zone in range(mem.vm_stat_diff.shape[1]):
+        if not mem.present_pages[zone]:
+            continue
+        for item in range(mem.vm_stat_diff.shape[2]):
+            v = np.int64(mem.vm_stat_diff[cpu, zone, item])
+            if v != 0:
+                mem.vm_stat_diff[cpu, zone, item] = 0
+                zone_page_state_add(mem, v, zone, item)
+
+
+@kernel
+def vmstat_update(mem):
+    """Kernel: mm/vmstat.c vmstat_update(), for every CPU whose work is due at this jiffy
+    (the time has just been reached).  Returns how many CPUs folded."""
+    now = mem.cfg[CFG_JIFFIES]
+    ran = 0
+    for cpu in range(mem.cfg[CFG_NR_CPUS]):
+        if vmstat_work_expiry(mem, cpu, now - 1) == now:
+            refresh_cpu_vm_stats(mem, cpu)
+            ran += 1
+    return ran
 
 
 @kernel

@@ -221,3 +221,27 @@ def test_random_workloads_under_pressure_keep_the_invariants(ops, swap):
     k.check()
     assert stat(k, "nr_free_pages") == boot_free
     assert int(k.mem.cfg[CFG_NR_SWAP_PAGES]) == (1024 if swap else 0)
+
+
+def test_a_stale_counter_cannot_keep_reclaim_going_forever():
+    """Found by the random workloads above: tmpfs fills the machine (no swap), the last file
+    pages go, and the zone's NR_INACTIVE_FILE still says 2 while this CPU's delta says -2.
+    zone_reclaimable() believes the 2, so direct reclaim reports progress without freeing
+    anything, and kswapd, never balanced, is always runnable.  Time passes while the
+    allocator retries (kmemsim: a yield that frees nothing idles to the timeout), CPU 0's
+    vmstat_update folds the delta at jiffy 100, reclaim gives up and the OOM killer kills
+    the faulting task."""
+    k = kmemsim.boot("tiny")
+    k.task("t1")
+    k.file("f1")
+    k.file("shm", tmpfs=True)
+    assert k.alloc(2, "GFP_KERNEL") is not None
+    assert k.write("shm", 1500) == 1500
+    k.fault("t1", 42)
+    k.truncate("f1")
+    k.touch("shm", 47)
+    k.read("f1", 6)
+    assert int(k.mem.cfg[CFG_JIFFIES]) == 0
+    assert k.fault("t1", 900) == 352
+    assert k.oom_reaped == ["t1"] and int(k.mem.cfg[CFG_JIFFIES]) == 100
+    k.check()
