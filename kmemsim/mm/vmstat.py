@@ -220,35 +220,35 @@ def zone_page_state_snapshot(mem, zone, item):
 # ---- the periodic fold ---------------------------------------------------------------------------
 
 @kernel
-def round_jiffies_common(mem, j, cpu, force_up):
-    """Kernel: kernel/timer.c round_jiffies_common(): round the absolute time ``j`` to a
-    whole second (down if within a quarter second past one, unless ``force_up``), skewed by
-    3 jiffies per CPU; ``j`` itself if the result is not in the future."""
-    hz = mem.cfg[CFG_HZ]
+def _round_to_second(hz, j, cpu, force_up):
+    """round_jiffies_common()'s arithmetic without its "in the future" check."""
     skewed = j + cpu * 3
     rem = skewed % hz
     if rem < hz // 4 and not force_up:
         skewed -= rem
     else:
         skewed += hz - rem
-    skewed -= cpu * 3
-    if skewed > mem.cfg[CFG_JIFFIES]:
-        return skewed
+    return skewed - cpu * 3
+
+
+@kernel
+def round_jiffies_common(mem, j, cpu, force_up):
+    """Kernel: kernel/timer.c round_jiffies_common(): round the absolute time ``j`` to a
+    whole second (down if within a quarter second past one, unless ``force_up``), skewed by
+    3 jiffies per CPU; ``j`` itself if the result is not in the future."""
+    rounded = _round_to_second(mem.cfg[CFG_HZ], j, cpu, force_up)
+    if rounded > mem.cfg[CFG_JIFFIES]:
+        return rounded
     return j
 
 
 @kernel
 def vmstat_work_expiry(mem, cpu, after):
-    """The first time after jiffy ``after`` at which ``cpu``'s vmstat_update runs: queued at
-    boot (jiffies 0) for __round_jiffies_relative(HZ, cpu), then every HZ (mm/vmstat.c
-    start_cpu_timer and vmstat_update)."""
+    """kmemsim's: the first time after jiffy ``after`` at which ``cpu``'s vmstat_update runs:
+    queued at boot (jiffies 0) for __round_jiffies_relative(HZ, cpu), then every HZ
+    (mm/vmstat.c start_cpu_timer and vmstat_update)."""
     hz = mem.cfg[CFG_HZ]
-    skewed = hz + cpu * 3                          # round_jiffies_common(HZ, cpu) at jiffy 0
-    rem = skewed % hz
-    if rem < hz // 4:
-        first = skewed - rem - cpu * 3
-    else:
-        first = skewed + hz - rem - cpu * 3
+    first = _round_to_second(hz, hz, cpu, False)
     if after < first:
         return first
     return after + hz - (after - first) % hz
@@ -256,7 +256,7 @@ def vmstat_work_expiry(mem, cpu, after):
 
 @kernel
 def next_vmstat_work(mem):
-    """The earliest time after now at which some CPU's vmstat_update runs."""
+    """kmemsim's: the earliest time after now at which some CPU's vmstat_update runs."""
     now = mem.cfg[CFG_JIFFIES]
     best = vmstat_work_expiry(mem, 0, now)
     for cpu in range(1, mem.cfg[CFG_NR_CPUS]):

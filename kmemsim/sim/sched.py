@@ -47,6 +47,12 @@ def run_timers(mem):
 
 
 @kernel
+def _nap_over(mem, nid):
+    """Whether node ``nid``'s kswapd has napped its HZ/10 out."""
+    return mem.cfg[CFG_JIFFIES] >= mem.pgdat_misc[nid, PGDAT_KSWAPD_SLEEP_UNTIL]
+
+
+@kernel
 def schedule_kthreads(mem):
     """Give every runnable kswapd one turn (and end naps that are over); the running task
     and CPU are restored afterwards.  Returns how many turns ran."""
@@ -56,7 +62,7 @@ def schedule_kthreads(mem):
     run_timers(mem)
     for nid in range(mem.cfg[CFG_NR_NODES]):
         state = mem.pgdat_misc[nid, PGDAT_KSWAPD_STATE]
-        if state == KSWAPD_NAPPING and mem.cfg[CFG_JIFFIES] >= mem.pgdat_misc[nid, PGDAT_KSWAPD_SLEEP_UNTIL]:
+        if state == KSWAPD_NAPPING and _nap_over(mem, nid):
             mem.cfg[CFG_CURRENT] = mem.pgdat_misc[nid, PGDAT_KSWAPD_TASK]
             kswapd_nap_over(mem, nid)
             state = mem.pgdat_misc[nid, PGDAT_KSWAPD_STATE]
@@ -77,8 +83,7 @@ def cond_resched(mem):
     (schedule_kthreads); otherwise nothing happens.  True if it ran."""
     for nid in range(mem.cfg[CFG_NR_NODES]):
         state = mem.pgdat_misc[nid, PGDAT_KSWAPD_STATE]
-        if state == KSWAPD_RUNNABLE or (state == KSWAPD_NAPPING and mem.cfg[CFG_JIFFIES] >=
-                                        mem.pgdat_misc[nid, PGDAT_KSWAPD_SLEEP_UNTIL]):
+        if state == KSWAPD_RUNNABLE or (state == KSWAPD_NAPPING and _nap_over(mem, nid)):
             schedule_kthreads(mem)
             return True
     return False

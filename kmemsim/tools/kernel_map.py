@@ -38,7 +38,9 @@ def entries() -> list[tuple[str, str, str, str]]:
 
 
 # Registered functions that are kmemsim's own, not the kernel's (each says so in its docstring)
-KMEMSIM_OWN = {"vmstat_work_expiry", "next_vmstat_work", "_device_writes", "_pgfree_total", "free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
+KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
+               "vmstat_work_expiry", "next_vmstat_work", "_round_to_second", "_device_writes",
+               "_pgfree_total", "_nap_over",
                "rmqueue_zone_locked", "replay_buddy_events", "_zonelist_zone", "_zone_allowed",
                "alloc_free_pairs", "replay_events", "lru_list_head", "owner_head",
                "count_zone_vm_events", "update_congestion", "owner_alloc", "owner_add_page",
