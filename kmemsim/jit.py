@@ -42,6 +42,7 @@ KERNEL_MODULES = (
     "kmemsim.mm.page_alloc_pcp",
     "kmemsim.mm.page_alloc_fastpath",
     "kmemsim.mm.page_alloc_slowpath",
+    "kmemsim.mm.slub",
     "kmemsim.mm.compaction",
     "kmemsim.mm.mm_inline",
     "kmemsim.mm.swap",

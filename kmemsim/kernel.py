@@ -19,7 +19,7 @@ from kmemsim.machine import Machine
 from kmemsim.mm import gfp as gfpmod
 from kmemsim.mm.mmzone import CFG_CPU, CFG_GFP_ALLOWED_MASK, MAX_ORDER, Mem, migratetype_names
 
-__all__ = ["Kernel", "Allocation", "BOOT_STAGES", "boot", "report_names"]
+__all__ = ["Kernel", "Allocation", "SlabObject", "BOOT_STAGES", "boot", "report_names"]
 
 
 def report_names() -> list[str]:
@@ -42,6 +42,25 @@ class Allocation:
     def __str__(self) -> str:
         return (f"{self.id} pfn={self.pfn} order={self.order} zone={self.zone} "
                 f"migratetype={self.migratetype}")
+
+
+@dataclass(frozen=True)
+class SlabObject:
+    """An object handed out by :meth:`Kernel.kmalloc` or :meth:`Kernel.kmem_cache_alloc`:
+    its kernel virtual address, the cache it came from ("-" for kmalloc_large pages), the
+    size asked for, and the page frame of its slab."""
+
+    id: str
+    addr: int
+    cache: str
+    size: int
+    pfn: int
+    phys: int = -1                    # the address kmemsim's compiled paths use
+
+    def __str__(self) -> str:
+        if self.addr == 0x10:
+            return f"{self.id} addr=ZERO_SIZE_PTR cache=- size=0"
+        return f"{self.id} addr={self.addr:#x} cache={self.cache} size={self.size} pfn={self.pfn}"
 
 
 class Kernel:
@@ -70,6 +89,12 @@ class Kernel:
         self._next_id = 0
         self.owner_ids: dict[str, int] = {}        # task and file names -> rows of mem.owners
         self.oom_reaped: list[str] = []             # tasks the OOM killer killed, in order
+        from kmemsim.mm.slab_common import SlabState
+        from kmemsim.mm.slub import SLUB_ARCH
+        self.slab = SlabState(SLUB_ARCH[machine.arch], machine.cpus, len(machine.nodes),
+                              "DMA" in machine.zone_types)
+        self.objects: dict[str, SlabObject] = {}    # kmalloc / kmem_cache_alloc ids
+        self.freed_objects: set[str] = set()
 
     # ---- boot --------------------------------------------------------------------------------
     def printk(self, line: str) -> None:
@@ -379,6 +404,172 @@ class Kernel:
         from kmemsim.validate import validate_all
         validate_all(self)
 
+    # ---- the slab allocator (kmemsim.mm.slub, kmemsim.mm.slab_common) -------------------------
+    def _slab_ready(self) -> None:
+        from kmemsim.mm.slub import POOL_HEADROOM, SCFG_POOL_TOP, SCFG_SLAB_STATE, UP
+        if int(self.mem.slub_cfg[SCFG_SLAB_STATE]) < UP:
+            raise KmemsimError("the slab allocator is not up yet: boot past kmem_cache_init")
+        self._slab_room()
+
+    def _slab_room(self) -> None:
+        """Keep POOL_HEADROOM free-pointer slots ahead of the next operation (a slab's free
+        pointers live in mem.slab_objnext, which compiled code cannot grow)."""
+        from kmemsim.mm.slub import POOL_HEADROOM, SCFG_POOL_TOP
+        pool = self.mem.slab_objnext
+        if int(self.mem.slub_cfg[SCFG_POOL_TOP]) + POOL_HEADROOM > len(pool):
+            bigger = np.full(2 * len(pool), -1, dtype=pool.dtype)
+            bigger[:len(pool)] = pool
+            self.mem = self.mem._replace(slab_objnext=bigger)
+
+    def slab_address(self, phys: int) -> int:
+        """The kernel virtual address of a physical one (lowmem: PAGE_OFFSET + phys -
+        PHYS_OFFSET)."""
+        return self.slab.arch["page_offset"] + phys - self.machine.phys_offset
+
+    def _new_object_id(self, id: str | None) -> str:
+        if id is None:
+            id = f"o{self._next_id}"
+            self._next_id += 1
+        if not id or any(c.isspace() for c in id):
+            raise KmemsimError(f"id {id!r} must be one word")
+        if id in self.objects or id in self.live:
+            raise KmemsimError(f"id {id!r} is still allocated: free it first or use a new id")
+        return id
+
+    def _record_object(self, id, phys, cache, size) -> SlabObject | None:
+        from kmemsim.mm.slub import OBJ_NULL, OBJ_ZERO_SIZE
+        if phys == OBJ_NULL:
+            return None
+        if phys == OBJ_ZERO_SIZE:
+            o = SlabObject(id, 0x10, "-", 0, -1, phys)
+        else:
+            o = SlabObject(id, self.slab_address(phys), cache, size, phys >> 12, phys)
+        self.objects[id] = o
+        self.freed_objects.discard(id)
+        return o
+
+    def kmem_cache_create(self, name: str, size: int, align: int = 0,
+                          flags: int | str = 0) -> str:
+        """Create a slab cache (3.13 may merge it into an existing one: the name then is an
+        alias); returns the name of the cache that serves it."""
+        from kmemsim.mm.slab_common import cache_name, kmem_cache_create
+        self._slab_ready()
+        if isinstance(flags, str):
+            flags = parse_slab_flags(flags)
+        for what, v in (("size", size), ("align", align)):
+            if not isinstance(v, (int, np.integer)):
+                raise KmemsimError(f"{what}={v!r} must be a whole number")
+        with self._running(None):
+            s = kmem_cache_create(self, name, int(size), int(align), int(flags))
+        self._schedule()
+        return cache_name(self, s)
+
+    def kmem_cache_alloc(self, cache: str, gfp: int | str = "GFP_KERNEL", id: str | None = None,
+                         cpu: int = 0, node: int | None = None) -> SlabObject | None:
+        """An object of ``cache`` (slab_alloc_node: the CPU's freelist, else __slab_alloc);
+        None when memory ran out."""
+        from kmemsim.mm.slab_common import cache_name
+        from kmemsim.mm.slub import KC_OBJECT_SIZE
+        self._slab_ready()
+        s = self.slab.lookup(cache)
+        gfp_mask = self._slab_gfp(gfp)
+        id = self._new_object_id(id)
+        self._check_node(node)
+        self._set_cpu(cpu)
+        with self._running(None):
+            phys = int(self.fn.slab_alloc_node(self.mem, s, gfp_mask, -1 if node is None else node))
+        self._schedule()
+        return self._record_object(id, phys, cache_name(self, s),
+                                   int(self.mem.kmem_cache[s, KC_OBJECT_SIZE]))
+
+    def kmalloc(self, size: int, gfp: int | str = "GFP_KERNEL", id: str | None = None,
+                cpu: int = 0, node: int | None = None) -> SlabObject | None:
+        """kmalloc(size, gfp): from the kmalloc cache of that size (dma-kmalloc-* with
+        GFP_DMA), or whole pages above 8192 bytes (kmalloc_large); None when memory ran out."""
+        from kmemsim.mm.slab_common import cache_name
+        from kmemsim.mm.slub import KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE
+        self._slab_ready()
+        if not isinstance(size, (int, np.integer)) or not 0 <= size <= KMALLOC_MAX_SIZE // 2:
+            raise KmemsimError(f"kmalloc size {size!r} is impossible: use 0.."
+                               f"{KMALLOC_MAX_SIZE // 2} (MAX_ORDER - 1 pages)")
+        gfp_mask = self._slab_gfp(gfp)
+        id = self._new_object_id(id)
+        self._check_node(node)
+        self._set_cpu(cpu)
+        with self._running(None):
+            phys = int(getattr(self.fn, "__kmalloc_node")(self.mem, int(size), gfp_mask,
+                                              -1 if node is None else node))
+        self._schedule()
+        if size > KMALLOC_MAX_CACHE_SIZE:
+            cache = "-"
+        elif size == 0:
+            cache = "-"
+        else:
+            cache = cache_name(self, int(self.fn.kmalloc_slab(self.mem, int(size), gfp_mask)))
+        return self._record_object(id, phys, cache, int(size))
+
+    def _slab_gfp(self, gfp) -> int:
+        gfp_mask = gfpmod.parse_gfp(gfp) if isinstance(gfp, str) else int(gfp)
+        if gfp_mask & gfpmod.GFP_SLAB_BUG_MASK:
+            raise KmemsimError(f"GFP mask {gfpmod.format_gfp(gfp_mask)} has bits slab refuses "
+                               "(GFP_SLAB_BUG_MASK: __GFP_DMA32, __GFP_HIGHMEM): drop them")
+        return gfp_mask
+
+    def _take_object(self, what) -> SlabObject:
+        id = what.id if isinstance(what, SlabObject) else str(what)
+        o = self.objects.get(id)
+        if o is None:
+            if id in self.freed_objects:
+                raise KmemsimError(f"double free of {id!r}: it was already freed")
+            if id in self.live:
+                raise KmemsimError(f"{id!r} is a page allocation: use 'free {id}'")
+            raise KmemsimError(f"free of unknown id {id!r}: no object has that id")
+        return o
+
+    def kfree(self, what: str | SlabObject, cpu: int = 0) -> None:
+        """kfree(): the object goes back to its slab (slab_free), or its pages to the page
+        allocator."""
+        o = self._take_object(what)
+        self._set_cpu(cpu)
+        self.fn.kfree(self.mem, o.phys)
+        del self.objects[o.id]
+        self.freed_objects.add(o.id)
+        self._schedule()
+
+    def kmem_cache_free(self, what: str | SlabObject, cache: str | None = None,
+                        cpu: int = 0) -> None:
+        """kmem_cache_free(cache, object); ``cache`` defaults to the object's own (naming
+        another is an error here, memory corruption in the kernel)."""
+        o = self._take_object(what)
+        if o.cache == "-":
+            raise KmemsimError(f"{o.id!r} is not a slab object: use 'kfree {o.id}'")
+        s = self.slab.lookup(cache or o.cache)
+        if int(self.mem.slab_cache[self.fn.virt_to_head_page(self.mem, o.phys)]) != s:
+            raise KmemsimError(f"{o.id!r} belongs to cache {o.cache}, not {cache}")
+        self._set_cpu(cpu)
+        self.fn.kmem_cache_free(self.mem, s, o.phys)
+        del self.objects[o.id]
+        self.freed_objects.add(o.id)
+        self._schedule()
+
+    def kmem_cache_shrink(self, cache: str) -> None:
+        """kmem_cache_shrink(): flush the CPUs' slabs, sort the partial lists, free the
+        empty slabs."""
+        self._slab_ready()
+        s = self.slab.lookup(cache)
+        with self._running(None):
+            self.fn.kmem_cache_shrink(self.mem, s)
+        self._schedule()
+
+    def kmem_cache_destroy(self, cache: str) -> bool:
+        """kmem_cache_destroy(): True when the cache is gone (False: other names still
+        use it, or it still holds objects and 3.13 keeps it, with a log line)."""
+        from kmemsim.mm.slab_common import kmem_cache_destroy
+        self._slab_ready()
+        gone = kmem_cache_destroy(self, cache)
+        self._schedule()
+        return gone
+
     def replay_buddy_events(self, events: np.ndarray, zone: int | None = None,
                             gfp: int | str = "GFP_HIGHUSER_MOVABLE") -> dict:
         """Replay a benchmark event array (benchmarks/README.md) in one compiled call."""
@@ -415,6 +606,15 @@ def _freeing_stage(stage: str) -> Callable[[Kernel], None]:
         free_reserved_area(k, stage)
     run.__doc__ = f"Give back the reservations the machine frees in {stage}()."
     return run
+
+
+def _stage_kmem_cache_init(k: Kernel) -> None:
+    """mm/slub.c kmem_cache_init(), unless the machine says ``slab = False``."""
+    from kmemsim.mm.slab_common import kmem_cache_init
+    if not k.machine.slab:
+        return
+    k._slab_room()
+    kmem_cache_init(k)
 
 
 def _stage_setup_per_cpu_pageset(k: Kernel) -> None:
@@ -457,10 +657,28 @@ def _stage_kswapd_init(k: Kernel) -> None:
 from kmemsim.mm.mmzone import PF_KSWAPD, PF_MEMALLOC, PF_SWAPWRITE  # noqa: E402  (task flags)
 
 
+def parse_slab_flags(text: str) -> int:
+    """``SLAB_HWCACHE_ALIGN|SLAB_RECLAIM_ACCOUNT`` or a number; a KmemsimError otherwise."""
+    from kmemsim.mm.slub import SLAB_FLAG_NAMES
+    value = 0
+    for part in text.split("|"):
+        part = part.strip()
+        if part in SLAB_FLAG_NAMES:
+            value |= SLAB_FLAG_NAMES[part]
+            continue
+        try:
+            value |= int(part, 0)
+        except ValueError:
+            raise KmemsimError(f"unknown slab flag {part!r}: use "
+                               f"{'|'.join(SLAB_FLAG_NAMES)} or a number") from None
+    return value
+
+
 BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [
     ("free_area_init_nodes", _stage_free_area_init),       # setup_arch → paging_init
     ("build_all_zonelists", _stage_build_all_zonelists),
     ("mem_init", _stage_mem_init),                          # mm_init: free_all_bootmem
+    ("kmem_cache_init", _stage_kmem_cache_init),            # mm_init: SLUB bootstrap
     ("setup_per_cpu_pageset", _stage_setup_per_cpu_pageset),
     ("check_bugs", _freeing_stage("check_bugs")),           # x86: SMP alternatives freed
     ("kernel_init_freeable", _stage_kernel_init_freeable),  # gfp_allowed_mask: all bits
@@ -476,13 +694,19 @@ BOOT_STAGES: list[tuple[str, Callable[[Kernel], None]]] = [
 
 def boot(machine: Machine | str = "x86_64", *, mem: str | None = None, cpus: int | None = None,
          nodes: int | None = None, cma: str | None = None, swap: str | None = None,
-         mode: str | None = None, stop_after: str | None = None) -> Kernel:
+         mode: str | None = None, stop_after: str | None = None,
+         slab: bool | None = None) -> Kernel:
     """Boot a machine (a preset name, a TOML path or a :class:`Machine`) the way 3.13 does.
 
-    ``stop_after`` ends the boot after the named stage (see :data:`BOOT_STAGES`)."""
+    ``stop_after`` ends the boot after the named stage (see :data:`BOOT_STAGES`);
+    ``slab=False`` skips kmem_cache_init (the page allocator alone: nothing is allocated at
+    boot, and the slab operations are refused)."""
     if not isinstance(machine, Machine):
         from kmemsim.presets import get_machine
         machine = get_machine(machine, mem=mem, cpus=cpus, nodes=nodes, cma=cma, swap=swap)
+    if slab is not None:
+        import dataclasses
+        machine = dataclasses.replace(machine, slab=bool(slab))
     names = [name for name, _ in BOOT_STAGES]
     if stop_after is not None and stop_after not in names:
         raise KmemsimError(f"unknown boot stage {stop_after!r}: use one of {', '.join(names)}")

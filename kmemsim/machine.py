@@ -123,6 +123,8 @@ class Machine:
     bootmem_bitmap: Range | None = None      # pages of the bootmem bitmap, freed after its walk
     swap_pages: int = 0                      # swap space (pages); 0: anonymous memory stays
     max_owners: int = 1024                   # tasks + files + kernel threads a run may create
+    slab: bool = True                        # False: boot without kmem_cache_init (the buddy
+                                             # allocator alone, nothing allocated at boot)
     sources: dict[str, str] = field(default_factory=dict)   # where the numbers come from
 
     @property
@@ -140,6 +142,14 @@ class Machine:
     @property
     def max_pfn(self) -> int:
         return max(n.end_pfn for n in self.nodes)
+
+    @property
+    def phys_offset(self) -> int:
+        """PHYS_OFFSET: the physical address PAGE_OFFSET maps (32-bit ARM: the start of
+        RAM; x86_64 and the made-up machine: 0)."""
+        if self.arch != "arm":
+            return 0
+        return min(r.start for n in self.nodes for r in n.memory) << 12
 
     @property
     def total_pages(self) -> int:
@@ -257,7 +267,7 @@ def _typed(data: dict, key: str, kind, default, origin: str):
 
 _TOP_KEYS = {"name", "description", "arch", "cpus", "hz", "pageblock_order", "memory_model",
              "numa", "cma", "memory_isolation", "thp", "hugetlb", "dma_reserve",
-             "bootmem", "bootmem_bitmap", "swap_pages", "max_owners",
+             "bootmem", "bootmem_bitmap", "swap_pages", "max_owners", "slab",
              "node", "sources"}
 
 
@@ -332,6 +342,7 @@ def machine_from_dict(data: dict, origin: str) -> Machine:
         dma_reserve=t("dma_reserve", int, 0),
         bootmem=t("bootmem", str, "nobootmem"),
         swap_pages=t("swap_pages", int, 0), max_owners=t("max_owners", int, 1024),
+        slab=t("slab", bool, True),
         bootmem_bitmap=(_pfn_range(data["bootmem_bitmap"], f"{origin}: bootmem_bitmap")
                         if "bootmem_bitmap" in data else None),
         sources=dict(data.get("sources", {})),
@@ -369,6 +380,8 @@ def dump_toml(m: Machine) -> str:
              f"dma_reserve = {m.dma_reserve}",
              f'bootmem = "{m.bootmem}"', f"swap_pages = {m.swap_pages}",
              f"max_owners = {m.max_owners}"]
+    if not m.slab:
+        lines.append("slab = false")
     if m.bootmem_bitmap is not None:
         lines.append(f"bootmem_bitmap = {{ start = {_addr(m.bootmem_bitmap.start)}, "
                      f"end = {_addr(m.bootmem_bitmap.end)} }}")

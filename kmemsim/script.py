@@ -27,6 +27,21 @@ Operations (``#`` starts a comment, blank lines are ignored)::
     tick N                 advance simulated time by N jiffies
     fault, read and write print "NAME: K of N pages" when an allocation failed after K.
 
+  The slab allocator (docs/slub.md):
+
+    kmem_cache_create NAME size=N [align=N] [flags=SLAB_HWCACHE_ALIGN|...]
+                           create a cache; prints "NAME: size=S objperslab=O pagesperslab=P",
+                           or "NAME: alias of CACHE" when 3.13 merges it into an existing cache
+    kmem_cache_alloc ID CACHE GFP [cpu=N] [node=N]
+    kmalloc ID SIZE GFP [cpu=N] [node=N]
+                           an object; prints "ID addr=0xffff8800... cache=C size=S pfn=P"
+                           (the kernel virtual address, the cache, the size asked for, the
+                           slab's page frame), "ID addr=ZERO_SIZE_PTR ..." for kmalloc 0, or
+                           "ID failed"
+    kfree ID [cpu=N] / kmem_cache_free ID [cpu=N]
+                           free an object (prints nothing)
+    kmem_cache_shrink CACHE / kmem_cache_destroy CACHE
+
 The whole script is parsed before anything runs, so a malformed line changes nothing; an
 operation that fails at run time (a double free) stops the script with its line number and
 leaves the state as it was before that operation.
@@ -61,13 +76,27 @@ OPERATIONS = {
     "truncate": "truncate FILE [cpu=N]",
     "kill": "kill TASK [cpu=N]",
     "tick": "tick N",
+    "kmem_cache_create": "kmem_cache_create NAME size=N [align=N] [flags=FLAGS]",
+    "kmem_cache_alloc": "kmem_cache_alloc ID CACHE GFP [cpu=N] [node=N]",
+    "kmalloc": "kmalloc ID SIZE GFP [cpu=N] [node=N]",
+    "kfree": "kfree ID [cpu=N]",
+    "kmem_cache_free": "kmem_cache_free ID [cpu=N]",
+    "kmem_cache_shrink": "kmem_cache_shrink CACHE",
+    "kmem_cache_destroy": "kmem_cache_destroy CACHE",
 }
 # the optional NAME=N arguments each operation takes
 KEYWORDS = {"task": ("oom_score_adj",), "alloc": ("cpu", "node", "task"), "free": ("cpu", "after"), "drain": ("cpu",),
             "read": ("cpu", "task"), "write": ("cpu", "task"),
+            "kmem_cache_create": ("size", "align", "flags"),
+            "kmem_cache_alloc": ("cpu", "node"), "kmalloc": ("cpu", "node"),
+            "kfree": ("cpu",), "kmem_cache_free": ("cpu",),
             **{op: ("cpu",) for op in ("fault", "touch", "munmap", "truncate", "kill")}}
 # keywords whose value is a name, not a number
-_NAMED = {"task"}
+_NAMED = {"task", "flags"}
+# operations that call the Kernel method of this name with their arguments, printing nothing
+_METHODS = {"touch": "touch", "munmap": "munmap", "truncate": "truncate", "kill": "exit",
+            "tick": "tick", "kfree": "kfree", "kmem_cache_free": "kmem_cache_free",
+            "kmem_cache_shrink": "kmem_cache_shrink", "kmem_cache_destroy": "kmem_cache_destroy"}
 # operations whose last argument is a page (or jiffy) count
 _COUNTED = {"fault", "read", "write", "touch", "munmap", "tick"}
 
@@ -104,7 +133,8 @@ def _parse_line(lineno: int, text: str, where: str) -> Op | None:
             kw[key] = int(value, 0)
         except ValueError:
             raise KmemsimError(f"{here}: {key}={value!r} is not a number") from None
-    expected = len([w for w in usage.split()[1:] if not w.startswith("[")])
+    expected = len([w for w in usage.split()[1:]
+                    if not w.startswith("[") and w.split("=", 1)[0] not in allowed])
     if name == "task" and len(args) == 2:
         if args[1] != "memalloc":
             raise KmemsimError(f"{here}: task takes a name and optionally 'memalloc': {usage}")
@@ -112,6 +142,27 @@ def _parse_line(lineno: int, text: str, where: str) -> Op | None:
     if len(args) != expected:
         raise KmemsimError(f"{here}: {name} takes {expected} argument"
                            f"{'s' if expected != 1 else ''}: {usage}")
+    if name in ("kmalloc", "kmem_cache_alloc"):
+        ident, what, gfp_text = args
+        if name == "kmalloc":
+            try:
+                what = int(what, 0)
+            except ValueError:
+                raise KmemsimError(f"{here}: size {what!r} is not a number: {usage}") from None
+        try:
+            gfp = parse_gfp(gfp_text)
+        except KmemsimError as e:
+            raise KmemsimError(f"{here}: {e}") from None
+        return Op(lineno, name, (ident, what, gfp), kw)
+    if name == "kmem_cache_create":
+        if "size" not in kw:
+            raise KmemsimError(f"{here}: kmem_cache_create needs size=N: {usage}")
+        if "flags" in kw:
+            from kmemsim.kernel import parse_slab_flags
+            try:
+                kw["flags"] = parse_slab_flags(kw["flags"])
+            except KmemsimError as e:
+                raise KmemsimError(f"{here}: {e}") from None
     if name == "alloc":
         ident, order_text, gfp_text = args
         try:
@@ -186,22 +237,32 @@ def run_ops(k, ops: list[Op], check: bool = False, where: str = "script",
                 got = getattr(k, op.name)(name, n, **op.kw)
                 if got < n:
                     yield f"{name}: {got} of {n} pages\n"
-            elif op.name == "touch":
-                k.touch(*op.args, **op.kw)
-            elif op.name == "munmap":
-                k.munmap(*op.args, **op.kw)
-            elif op.name == "truncate":
-                k.truncate(op.args[0], **op.kw)
-            elif op.name == "kill":
-                k.exit(op.args[0], **op.kw)
-            elif op.name == "tick":
-                k.tick(op.args[0])
+            elif op.name in _METHODS:
+                getattr(k, _METHODS[op.name])(*op.args, **op.kw)
+            elif op.name == "kmem_cache_create":
+                yield _create_line(k, op.args[0], k.kmem_cache_create(op.args[0], **op.kw))
+            elif op.name in ("kmalloc", "kmem_cache_alloc"):
+                ident, what, gfp = op.args
+                if op.name == "kmalloc":
+                    o = k.kmalloc(what, gfp, id=ident, **op.kw)
+                else:
+                    o = k.kmem_cache_alloc(what, gfp, id=ident, **op.kw)
+                yield str(o) + "\n" if o is not None else f"{ident} failed\n"
             if check:
                 k.check()
             if dmesg and len(k.dmesg) > logged:
                 yield "".join(line + "\n" for line in k.dmesg[logged:])
         except KmemsimError as e:
             raise KmemsimError(f"{where}:{op.line}: {e}") from None
+
+
+def _create_line(k, name: str, serving: str) -> str:
+    from kmemsim.mm.slub import KC_OO, KC_SIZE, oo_objects, oo_order
+    if serving != name:
+        return f"{name}: alias of {serving}\n"
+    kc = k.mem.kmem_cache[k.slab.lookup(name)]
+    return (f"{name}: size={int(kc[KC_SIZE])} objperslab={int(oo_objects(kc[KC_OO]))} "
+            f"pagesperslab={1 << int(oo_order(kc[KC_OO]))}\n")
 
 
 def run_script(k, text: str, check: bool = False, where: str = "script",

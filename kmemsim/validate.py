@@ -14,7 +14,8 @@ from kmemsim.mm.mmzone import CFG_MIGRATE_TYPES, CFG_NR_PFNS, MAX_ORDER, NR_FREE
 from kmemsim.mm.page_flags import PG_BUDDY_MASK, PG_RESERVED_MASK, PG_VALID_MASK, ZONEID_PGSHIFT
 
 __all__ = ["validate_free_lists", "validate_no_free_buddies", "validate_counters",
-           "validate_page_accounting", "validate_owners", "validate_lru", "validate_all",
+           "validate_page_accounting", "validate_owners", "validate_lru", "validate_slab",
+           "validate_all",
            "free_blocks", "pcp_pages", "owned_pages"]
 
 
@@ -213,7 +214,23 @@ def held_pages(k) -> list[int]:
     for expires, pfn, order in mem.timers:          # blocks another task will free later
         if expires >= 0:
             held.update(range(int(pfn), int(pfn) + (1 << int(order))))
+    for page in slab_pages(k):                      # slabs and kmalloc_large blocks
+        held.update(range(page, page + (1 << _compound_order(k, page))))
+    for o in getattr(k, "objects", {}).values():
+        if o.cache == "-" and o.pfn >= 0:
+            held.update(range(o.pfn, o.pfn + (1 << _compound_order(k, o.pfn))))
     return sorted(held)
+
+
+def _compound_order(k, page: int) -> int:
+    from kmemsim.mm.page_flags import PG_HEAD_MASK
+    return int(k.mem.lru_prev[page + 1]) if int(k.mem.flags[page]) & PG_HEAD_MASK else 0
+
+
+def slab_pages(k) -> list[int]:
+    """The head page of every slab (PG_slab)."""
+    from kmemsim.mm.page_flags import PG_slab
+    return [int(p) for p in np.flatnonzero((k.mem.flags >> PG_slab) & 1)]
 
 
 def validate_owners(k) -> None:
@@ -289,6 +306,122 @@ def validate_lru(k) -> None:
                                           "no reference")
 
 
+def validate_slab(k) -> None:
+    """SLUB's state holds together: each slab's free objects (its own freelist, and the
+    CPU freelist of a cpu slab) are distinct, in range, and objects - inuse of them; frozen
+    slabs are exactly the cpu slabs and those on cpu partial lists; unfrozen slabs with free
+    objects are on their node's partial list, whose length is nr_partial; nr_slabs,
+    total_objects and NR_SLAB_* match the slab pages; no object handed out is free."""
+    from kmemsim.mm.page_flags import PG_slab
+    from kmemsim.mm.slub import (KC_CPU_SLAB, KC_FLAGS, KCC_FREELIST, KCC_PAGE, KCC_PARTIAL,
+                                 KN_ADDR, KN_NR_PARTIAL, KN_NR_SLABS, KN_TOTAL_OBJECTS,
+                                 NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE,
+                                 SLAB_RECLAIM_ACCOUNT)
+    mem = k.mem
+    pages = slab_pages(k)
+    by_cache: dict[int, list[int]] = {}
+    free_objs: dict[int, set[int]] = {}
+    slab_pages_of_zone = np.zeros((mem.vm_stat.shape[0], 2), dtype=np.int64)
+
+    def walk(page, first, what):
+        seen, idx = [], int(first)
+        objects = int(mem.slab_objects[page])
+        while idx != -1:
+            if not 0 <= idx < objects or idx in seen:
+                raise ValidationError(f"slab pfn {page}: {what} is broken at object {idx}")
+            seen.append(idx)
+            idx = int(mem.slab_objnext[int(mem.slab_objbase[page]) + idx])
+        return seen
+
+    for page in pages:
+        s = int(mem.slab_cache[page])
+        if s < 0 or s not in k.slab.slab_caches:
+            raise ValidationError(f"slab pfn {page} names cache row {s}, which is not listed")
+        by_cache.setdefault(s, []).append(page)
+        free_objs[page] = set(walk(page, mem.slab_freelist[page], "its freelist"))
+        zone = int(mem.flags[page]) >> ZONEID_PGSHIFT
+        reclaim = 1 if mem.kmem_cache[s, KC_FLAGS] & SLAB_RECLAIM_ACCOUNT else 0
+        slab_pages_of_zone[zone, reclaim] += 1 << _compound_order(k, page)
+    frozen_expected: set[int] = set()
+    for s in k.slab.slab_caches:
+        g = int(mem.kmem_cache[s, KC_CPU_SLAB])
+        for cpu in range(mem.kmem_cache_cpu.shape[0]):
+            c = mem.kmem_cache_cpu[cpu, g]
+            page = int(c[KCC_PAGE])
+            if page >= 0:
+                if page not in free_objs or int(mem.slab_cache[page]) != s:
+                    raise ValidationError(f"cache {k.slab.names.get(s)} cpu {cpu}: cpu slab "
+                                          f"pfn {page} is not one of its slabs")
+                cpu_free = walk(page, c[KCC_FREELIST], f"cpu {cpu}'s freelist")
+                if free_objs[page] & set(cpu_free):
+                    raise ValidationError(f"slab pfn {page}: an object is on the page's and "
+                                          f"cpu {cpu}'s freelists")
+                free_objs[page] |= set(cpu_free)
+                frozen_expected.add(page)
+            page, n = int(c[KCC_PARTIAL]), 0
+            while page >= 0:
+                if page in frozen_expected or page not in free_objs:
+                    raise ValidationError(f"cache {k.slab.names.get(s)} cpu {cpu}: partial "
+                                          f"chain meets pfn {page} twice or a non-slab")
+                frozen_expected.add(page)
+                page, n = int(mem.lru_next[page]), n + 1
+        for node in range(k.slab.nr_node_ids):
+            n = int(k.fn.get_node(mem, s, node))
+            if mem.kmem_cache_node[n, KN_ADDR] < 0:
+                continue
+            head = int(k.fn.partial_head(mem, n))
+            prev, page, count = head, int(mem.lru_next[head]), 0
+            while page != head:
+                if int(mem.lru_prev[page]) != prev or page not in free_objs:
+                    raise ValidationError(f"cache {k.slab.names.get(s)} node {node}: partial "
+                                          f"list is broken at pfn {page}")
+                if mem.slab_frozen[page] or not free_objs[page]:
+                    raise ValidationError(f"slab pfn {page} is on a partial list but is frozen "
+                                          "or has no free object")
+                prev, page, count = page, int(mem.lru_next[page]), count + 1
+            if count != int(mem.kmem_cache_node[n, KN_NR_PARTIAL]):
+                raise ValidationError(f"cache {k.slab.names.get(s)} node {node}: {count} "
+                                      "slabs on its partial list, nr_partial "
+                                      f"{int(mem.kmem_cache_node[n, KN_NR_PARTIAL])}")
+            mine = [p for p in by_cache.get(s, []) if int(page_to_nid_of(k, p)) == node]
+            if (len(mine) != int(mem.kmem_cache_node[n, KN_NR_SLABS]) or
+                    sum(int(mem.slab_objects[p]) for p in mine)
+                    != int(mem.kmem_cache_node[n, KN_TOTAL_OBJECTS])):
+                raise ValidationError(f"cache {k.slab.names.get(s)} node {node}: nr_slabs / "
+                                      "total_objects do not match its slabs")
+    for page in pages:
+        frozen = bool(mem.slab_frozen[page])
+        if frozen != (page in frozen_expected):
+            raise ValidationError(f"slab pfn {page}: frozen={int(frozen)} but it is "
+                                  f"{'' if page in frozen_expected else 'not '}a cpu slab or "
+                                  "cpu partial")
+        if page not in frozen_expected:
+            own = len(walk(page, mem.slab_freelist[page], "its freelist"))
+            if own != int(mem.slab_objects[page]) - int(mem.slab_inuse[page]):
+                raise ValidationError(f"slab pfn {page}: {own} free objects, inuse says "
+                                      f"{int(mem.slab_objects[page]) - int(mem.slab_inuse[page])}")
+    for o in getattr(k, "objects", {}).values():
+        if o.cache == "-" or o.phys < 0:
+            continue
+        page = int(k.fn.virt_to_head_page(mem, o.phys))
+        if page not in free_objs:
+            raise ValidationError(f"object {o.id} is not in a slab")
+        size = int(mem.kmem_cache[int(mem.slab_cache[page]), 3])
+        if (o.phys - (page << 12)) // size in free_objs[page]:
+            raise ValidationError(f"object {o.id} is allocated but on a freelist")
+    for zone in range(mem.vm_stat.shape[0]):
+        for reclaim, item in ((0, NR_SLAB_UNRECLAIMABLE), (1, NR_SLAB_RECLAIMABLE)):
+            counted = int(mem.vm_stat[zone, item]) + int(mem.vm_stat_diff[:, zone, item].astype(np.int64).sum())
+            if counted != int(slab_pages_of_zone[zone, reclaim]):
+                raise ValidationError(f"{k.zone_name(zone)}: NR_SLAB_"
+                                      f"{'RECLAIMABLE' if reclaim else 'UNRECLAIMABLE'} is "
+                                      f"{counted}, slabs hold {int(slab_pages_of_zone[zone, reclaim])}")
+
+
+def page_to_nid_of(k, page: int) -> int:
+    return (int(k.mem.flags[page]) >> ZONEID_PGSHIFT) // k.machine.max_nr_zones
+
+
 def validate_all(k) -> None:
     """Run every validator once."""
     blocks = validate_free_lists(k)
@@ -297,3 +430,4 @@ def validate_all(k) -> None:
     validate_page_accounting(k, blocks, pcp_pages(k))
     validate_owners(k)
     validate_lru(k)
+    validate_slab(k)

@@ -63,3 +63,13 @@ def code_blocks(text: str, lang: str) -> list[str]:
         elif current is not None:
             body.append(line)
     return found
+
+
+def without_slab(name, **kw):
+    """Preset ``name`` with ``slab = false``: boot skips kmem_cache_init, so nothing is
+    allocated at boot.  For tests whose hand-worked numbers are about the page allocator
+    alone (tests/mm/test_slub.py covers the bootstrap)."""
+    import dataclasses
+
+    from kmemsim.presets import get_machine
+    return dataclasses.replace(get_machine(name, **kw), slab=False)

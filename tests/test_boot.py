@@ -57,13 +57,28 @@ def test_validators_hold_after_boot(k):
     k.check()
 
 
+def slab_pages(k, zone):
+    """NR_SLAB_RECLAIMABLE + NR_SLAB_UNRECLAIMABLE of a zone, with the per-CPU deltas."""
+    return sum(int(k.mem.vm_stat[zone, i]) + int(k.mem.vm_stat_diff[:, zone, i].sum())
+               for i in (13, 14))
+
+
 def test_free_pages_equal_managed(k):
-    """Right after boot every managed page is free: on the buddy lists (NR_FREE_PAGES, with
-    the per-CPU deltas) or on a per-CPU list (the pages boot freed late went there)."""
+    """Right after boot every managed page is free (on the buddy lists, NR_FREE_PAGES with
+    the per-CPU deltas, or on a per-CPU list: the pages boot freed late went there) but the
+    slab pages of the SLUB bootstrap (kmem_cache_node, kmem_cache, the kmalloc caches'
+    names)."""
+    total_slab = 0
     for zone in zones(k):
         free = int(k.mem.vm_stat[zone, 0]) + int(k.mem.vm_stat_diff[:, zone, 0].sum())
         on_pcp = int(k.mem.pcp[:, zone, 0].sum())
-        assert free + on_pcp == int(k.mem.managed_pages[zone])
+        assert free + on_pcp + slab_pages(k, zone) == int(k.mem.managed_pages[zone])
+        total_slab += slab_pages(k, zone)
+    # x86_64: kmem_cache_node (one slab per node), kmem_cache (28 caches, 16 per slab: 2),
+    # kmalloc-8 and kmalloc-16 (the names); without ZONE_DMA (tiny, arndale) 15 or 11 caches
+    # need one kmem_cache slab, the names one kmalloc-8 (tiny) or kmalloc-64 (ARM) slab
+    dma = "DMA" in k.machine.zone_types
+    assert total_slab == (4 if dma else 2) + len(k.machine.nodes)
 
 
 def test_buddyinfo_holds_the_largest_blocks_alignment_allows(k):
@@ -75,9 +90,12 @@ def test_pageblocks_are_movable_except_reserve(k):
     """Every pageblock whose first pfn memmap_init_zone reaches is MOVABLE, but for the
     MIGRATE_RESERVE blocks (as many as the min watermark covers, at most 2); a block whose
     first pfn lies before the zone (x86 DMA starts at pfn 1) is never marked and stays
-    UNMOVABLE."""
+    UNMOVABLE.  The SLUB bootstrap's first page stole a MAX_ORDER block (__rmqueue_fallback
+    from the largest order): all of its pageblocks are UNMOVABLE."""
     nr = 1 << k.machine.pageblock_order
     get = k.fn.get_pageblock_migratetype
+    from kmemsim.validate import slab_pages as slabs
+    stolen = {p >> 10 for p in slabs(k)}
     for zone in zones(k):
         start = int(k.mem.zone_start_pfn[zone])
         end = start + int(k.mem.spanned_pages[zone])
@@ -86,7 +104,7 @@ def test_pageblocks_are_movable_except_reserve(k):
             if not k.fn.pfn_valid(k.mem, max(block, start)):
                 continue
             mt = int(get(k.mem, max(block, start)))
-            if block < start:
+            if block < start or block >> 10 in stolen:
                 assert mt == MIGRATE_UNMOVABLE, f"pfn {block}"
             elif mt == MIGRATE_RESERVE:
                 reserve += 1

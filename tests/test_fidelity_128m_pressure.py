@@ -54,7 +54,7 @@ write shm {DD_PAGES} task=dd
 def story(request):
     """The workload as one script: dd's write is one operation of 22528 pages."""
     k = kmemsim.boot("x86_64", mem="128M", mode=request.param)
-    assert stand_in_for_the_real_kernel_memory(k) == 18709
+    assert stand_in_for_the_real_kernel_memory(k) == 18704                   # 5 fewer: the SLUB bootstrap took them
     before = events(k)
     out = "".join(run_script(k, WORKLOAD))
     moved = {name: v - before[name] for name, v in events(k).items() if v != before[name]}

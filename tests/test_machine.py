@@ -246,7 +246,7 @@ def test_example_machine_file_loads():
 
 
 def test_example_machine_file_boots():
-    k = kmemsim.boot(str(EXAMPLE))
+    k = kmemsim.boot(str(EXAMPLE), slab=False)       # the layout before any slab page
     # free: pfns [0, 256) (one order-8 block, below the 1 MiB kernel), [512, 1024) (order 9)
     # and [1024, 4096) (three order-10 blocks)
     assert k.show("buddyinfo") == ("Node 0, zone   Normal      0      0      0      0      0"
@@ -349,7 +349,7 @@ def test_freed_by_gives_a_reservation_back_at_its_stage(tmp_path):
               'zones = [ { type = "Normal", start = 0, end = "16M" } ]\n'
               'reserved = [ { start = "1M", size = "1M", name = "init", '
               'freed_by = "free_initmem" } ]\n')
-    k = kmemsim.boot(str(p))
+    k = kmemsim.boot(str(p), slab=False)
     assert "Freeing init memory: 1024K" in k.dmesg
     # the 1 MiB hole is gone: four whole order-10 blocks
     assert k.show("buddyinfo") == ("Node 0, zone   Normal      0      0      0      0      0"

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 import kmemsim
+from conftest import without_slab
 from kmemsim.mm.gfp import parse_gfp
 from kmemsim.mm.mmzone import (CFG_MIGRATE_CMA, CFG_MOBILITY_DISABLED, CFG_PAGEBLOCK_ORDER,
                                MAX_ORDER, MIGRATE_RECLAIMABLE, MIGRATE_RESERVE, NR_FREE_PAGES,
@@ -274,7 +275,7 @@ def test_random_ops_compiled(sequence):
 def test_fill_tiny_until_order0_fails():
     """Order-0 GFP_KERNEL requests drain every free list, MIGRATE_RESERVE included: the
     allocations hand out exactly the pages free at boot, each once, and NR_FREE_PAGES ends at 0."""
-    k = kmemsim.boot("tiny")
+    k = kmemsim.boot(without_slab("tiny"))
     zone = k.zone_id(0, "Normal")
     boot_buddyinfo = k.show("buddyinfo")
     boot_free = free_pages_now(k, zone)

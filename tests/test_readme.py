@@ -42,3 +42,14 @@ def test_script_example_in_readme_parses():
     script = [b for b in blocks("") if b.startswith("alloc")][0]
     ops = parse_script(script)
     assert [op.name for op in ops] == ["alloc", "alloc", "free", "show", "check"]
+
+
+def test_slab_example_in_readme_runs():
+    import kmemsim
+    from kmemsim.script import run_script
+    script = [b for b in blocks("") if b.startswith("kmalloc")][0]
+    out = run_script(kmemsim.boot("x86_64", mem="1G"), script)
+    first = out.splitlines()[0]
+    assert first.startswith("p addr=0xffff8800") and " cache=kmalloc-128 size=100 " in first
+    assert "inode_like: size=640 objperslab=12 pagesperslab=2" in out     # one CPU: order 1
+    assert "slabinfo - version: 2.1" in out

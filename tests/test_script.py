@@ -13,12 +13,22 @@ from kmemsim.errors import KmemsimError
 from kmemsim.script import Op, parse_script, run_script
 
 
+def without_slab(name, **kw):
+    """A preset with ``slab = false``: the hand-worked buddy derivations below start from a
+    boot that allocated nothing (kmem_cache_init skipped; tests/mm/test_slub.py and
+    docs/slub.md cover what it takes)."""
+    import dataclasses
+
+    from kmemsim.presets import get_machine
+    return dataclasses.replace(get_machine(name, **kw), slab=False)
+
+
 def boot_tiny():
-    return kmemsim.boot("tiny", mode="python")
+    return kmemsim.boot(without_slab("tiny"), mode="python")
 
 
 def boot_1g():
-    return kmemsim.boot("x86_64", mem="1G", mode="python")
+    return kmemsim.boot(without_slab("x86_64", mem="1G"), mode="python")
 
 
 def state(k):
@@ -61,9 +71,11 @@ def test_parse_reads_gfp_expressions_and_hex_orders():
     ("drain now", "drain takes 0 arguments: drain [cpu=N]"),
     ("sysctl min_free_kbytes", "sysctl takes NAME=VALUE, e.g. vm.min_free_kbytes=2048"),
     ("check now", "check takes 0 arguments: check"),
-    ("show slabinfo", f"unknown file 'slabinfo': use one of {', '.join(report_names())}"),
+    ("show slabinfos", f"unknown file 'slabinfos': use one of {', '.join(report_names())}"),
     ("frob a", "unknown operation 'frob': use one of alloc, free, drain, sysctl, show, check, "
-              "task, file, tmpfs, fault, read, write, touch, munmap, truncate, kill, tick"),
+              "task, file, tmpfs, fault, read, write, touch, munmap, truncate, kill, tick, "
+              "kmem_cache_create, kmem_cache_alloc, kmalloc, kfree, kmem_cache_free, "
+              "kmem_cache_shrink, kmem_cache_destroy"),
 ])
 def test_parse_errors_name_the_line(line, message):
     with pytest.raises(KmemsimError) as e:
@@ -261,5 +273,5 @@ def test_the_docs_example_prints_what_the_docs_say():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "scripts.md").read_text()
     example = doc.split("\n## Example\n", 1)[1]
     script, output = re.findall(r"```text\n(.*?)```", example, re.S)[:2]
-    k = boot_tiny()
+    k = kmemsim.boot("tiny", mode="python")          # as `kmemsim run --machine tiny` boots
     assert run_script(k, script, check=True) == output

@@ -32,7 +32,7 @@ def blocks(lang):
 def tiny_board(mode):
     """Tasks a and b take turns faulting 864 pages each on tiny; b exits: 864 single free
     pages (docs/compaction.md explains the layout)."""
-    k = kmemsim.boot("tiny", mode=mode)
+    k = kmemsim.boot("tiny", mode=mode, slab=False)
     k.task("a")
     k.task("b")
     for _ in range(864):

@@ -1,6 +1,6 @@
 """Each validator catches the corruption it is for, with a message that names it.
 
-Every test boots the tiny machine (one Normal zone, pfns 0..2047, the kernel image 256..319
+Every test boots the tiny machine without the slab allocator (one Normal zone, pfns 0..2047, the kernel image 256..319
 reserved, pageblock order 6), checks the free blocks boot leaves, corrupts exactly one thing by
 hand, and requires a ValidationError whose one line names what broke.
 """
@@ -26,9 +26,17 @@ ALL = (validate_all, validate_free_lists, validate_no_free_buddies, validate_cou
        validate_page_accounting)
 
 
+def boot_tiny():
+    """The tiny machine without kmem_cache_init: nothing allocated at boot."""
+    import dataclasses
+
+    from kmemsim.presets import get_machine
+    return kmemsim.boot(dataclasses.replace(get_machine("tiny"), slab=False))
+
+
 @pytest.fixture
 def k():
-    k = kmemsim.boot("tiny")
+    k = boot_tiny()
     assert free_blocks(k, ZONE) == BOOT_FREE
     assert int(k.mem.vm_stat[ZONE, NR_FREE_PAGES]) == 1984
     return k

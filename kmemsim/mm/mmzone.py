@@ -221,7 +221,8 @@ LH_RET = 4                        # shrink_page_list's ret_pages
 LH_FREE = 5                       # shrink_page_list's free_pages
 LH_MIGRATEPAGES = 6               # compact_control.migratepages
 LH_SPARE = 7
-NR_SCRATCH_LISTS = 8
+# 8, 9, 10: kmem_cache_shrink()'s lists (kmemsim.mm.slub LH_SLAB_*)
+NR_SCRATCH_LISTS = 11
 
 # Per-CPU pagevecs (mm/swap.c): Mem.pagevecs[cpu, which, 0] is nr, [1:] the pages.
 PAGEVEC_SIZE = 14
@@ -328,6 +329,22 @@ class Mem(NamedTuple):
     timers: np.ndarray            # int64[NR_TIMERS, 3]: deferred frees (kmemsim.sim.sched)
     klog: np.ndarray              # int64[KLOG_SIZE, KLOG_FIELDS]
     report_buf: np.ndarray        # int64[report_buf_size(...)]
+    # SLUB (kmemsim.mm.slub explains each): caches, their per-CPU and per-node structures,
+    # the slab fields of struct page, and the free pointers kept inside free objects
+    slub_cfg: np.ndarray          # int64[NR_SCFG]
+    kmem_cache: np.ndarray        # int64[MAX_KMEM_CACHES, NR_KC]
+    kmem_cache_cpu: np.ndarray    # int64[nr_cpus, MAX_KMEM_CACHES, NR_KCC]
+    kmem_cache_node: np.ndarray   # int64[MAX_KMEM_CACHES * nr_nodes, NR_KN]
+    slub_stat: np.ndarray         # int64[MAX_KMEM_CACHES, NR_SLUB_STAT_ITEMS]
+    kmalloc_caches: np.ndarray    # int64[2, KMALLOC_SHIFT_HIGH + 1]: kmalloc, dma-kmalloc rows
+    size_index: np.ndarray        # int8[24]
+    slab_cache: np.ndarray        # int16[nr_pfns]: page->slab_cache (-1: none)
+    slab_freelist: np.ndarray     # int16[nr_pfns]: page->freelist, an object index (-1: NULL)
+    slab_inuse: np.ndarray        # int16[nr_pfns]: page->inuse
+    slab_objects: np.ndarray      # int16[nr_pfns]: page->objects
+    slab_frozen: np.ndarray       # int8[nr_pfns]: page->frozen
+    slab_objbase: np.ndarray      # int32[nr_pfns]: the slab's segment of slab_objnext
+    slab_objnext: np.ndarray      # int32[pool]: free pointers (grown by kmemsim.kernel)
 
 
 def report_buf_size(nr_zone_ids: int, max_owners: int, nr_cpus: int) -> int:

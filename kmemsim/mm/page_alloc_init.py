@@ -57,7 +57,9 @@ def alloc_mem(machine) -> Mem:
     ncpus = machine.cpus
     nr_free_heads = nz * MAX_ORDER * migrate_count
     nr_pcp_heads = ncpus * nz * MIGRATE_PCPTYPES
-    nr_heads = nr_free_heads + nr_pcp_heads + nz * NR_LRU_LISTS + NR_SCRATCH_LISTS
+    from kmemsim.mm import slub
+    nr_slab_heads = slub.MAX_KMEM_CACHES * len(machine.nodes)
+    nr_heads = nr_free_heads + nr_pcp_heads + nz * NR_LRU_LISTS + NR_SCRATCH_LISTS + nr_slab_heads
     max_owners = machine.max_owners
     from kmemsim.mm.compaction import FREEPAGES_MAX, NR_CC
     from kmemsim.mm.vmstat import vm_event_index, vm_event_names
@@ -150,6 +152,7 @@ def alloc_mem(machine) -> Mem:
         timers=np.full((64, 3), -1, dtype=np.int64),
         klog=np.zeros((KLOG_SIZE, KLOG_FIELDS), dtype=np.int64),
         report_buf=np.zeros(report_buf_size(nz, max_owners, ncpus), dtype=np.int64),
+        **slub.alloc_slub_state(machine, nr_pfns, int(cfg[CFG_SCRATCH_LIST_BASE]) + NR_SCRATCH_LISTS),
     )
 
 

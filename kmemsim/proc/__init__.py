@@ -16,6 +16,7 @@ from kmemsim.proc.buddyinfo import frag_show  # noqa: E402
 from kmemsim.proc.extfrag import extfrag_show, unusable_show
 from kmemsim.proc.meminfo import meminfo_show
 from kmemsim.proc.pagetypeinfo import pagetypeinfo_show
+from kmemsim.proc.slabinfo import slabinfo_show
 from kmemsim.proc.vmstat import vmstat_show
 from kmemsim.proc.zoneinfo import zoneinfo_show
 
@@ -30,4 +31,5 @@ REPORTS = {
     "meminfo": meminfo_show,
     "extfrag_index": extfrag_show,
     "unusable_index": unusable_show,
+    "slabinfo": slabinfo_show,
 }

@@ -9,9 +9,10 @@ import numpy as np
 from kmemsim.jit import kernel
 from kmemsim.mm.page_alloc import __free_pages, __free_pages_ok
 from kmemsim.mm.page_alloc_fastpath import alloc_pages
+from kmemsim.mm.slub import __kmalloc, kfree
 from kmemsim.sim.buddy_core import rmqueue_zone_locked
 
-__all__ = ["replay_buddy_events", "alloc_free_pairs", "replay_events"]
+__all__ = ["replay_buddy_events", "alloc_free_pairs", "replay_events", "kmalloc_kfree_pairs"]
 
 CHECKSUM_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -79,3 +80,20 @@ def replay_events(mem, gfp_mask, events, pfn_of_id):
                 __free_pages(mem, page, events[j, 1])
                 pfn_of_id[j] = -1
     return checksum, failures
+
+
+@kernel
+def kmalloc_kfree_pairs(mem, n, size, gfp_mask):
+    """``n`` kmalloc(size) each kfree'd at once on this CPU (slab fast-path hits after the
+    first slab).  Returns the sum of the addresses (so the work cannot be skipped) and how
+    many allocations failed.  One new slab at most: Python's pool headroom covers it."""
+    total = np.int64(0)
+    failures = 0
+    for i in range(n):
+        x = __kmalloc(mem, size, gfp_mask)
+        if x < 0:
+            failures += 1
+        else:
+            total += x
+            kfree(mem, x)
+    return total, failures

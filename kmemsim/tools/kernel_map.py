@@ -16,7 +16,8 @@ from kmemsim import jit
 PYTHON_ONLY_MODULES = ("kmemsim.mm.page_alloc_init", "kmemsim.mm.bootmem", "kmemsim.mm.memblock",
                        "kmemsim.mm.gfp", "kmemsim.mm.vmstat", "kmemsim.proc.buddyinfo",
                        "kmemsim.proc.pagetypeinfo", "kmemsim.proc.zoneinfo", "kmemsim.proc.vmstat",
-                       "kmemsim.proc.meminfo", "kmemsim.sysctl")
+                       "kmemsim.proc.meminfo", "kmemsim.sysctl", "kmemsim.mm.slab_common",
+                       "kmemsim.proc.slabinfo")
 
 _ORIGIN = re.compile(r"Kernel: ([\w/.\-]+) (\w+)\(\)")
 
@@ -49,7 +50,9 @@ KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
                "zap_task_pages", "_queue_on_pagevec", "scratch_list", "bdi_writeout",
                "slowpath_wait", "kswapd_run", "kswapd_nap_over", "run_timers", "schedule_kthreads",
                "advance_time", "__gfp_to_alloc_flags", "_jiffies_until_uncongested",
-               "_direct_compact", "_first_cpu_of_node", "_slowpath"}
+               "_direct_compact", "_first_cpu_of_node", "_slowpath",
+               "partial_head", "cpu_slab", "slab_object", "slab_seg_alloc", "slab_seg_free",
+               "kmalloc_index_of", "node_has_normal_memory", "kmalloc_kfree_pairs"}
 
 
 def uncited() -> list[str]:

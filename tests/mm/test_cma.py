@@ -15,8 +15,9 @@ def cma_machine(free_movable):
     zone = Range(B, B + 0x2000)
     reserved = [Range(B, B + 0x400, "CMA area", "cma_init_reserved_areas")]
     reserved.append(Range(B + 0x400 + free_movable, zone.end, "rest"))
+    # slab=False: with only the CMA area free the SLUB bootstrap would find no unmovable page
     return Machine(name="cma", description="CMA test", arch="generic", cma=True,
-                   memory_model="flatmem", pageblock_order=10,
+                   memory_model="flatmem", pageblock_order=10, slab=False,
                    nodes=[Node(0, {"Normal": zone, "Movable": Range(0, 0)}, [zone],
                                reserved)]).validate()
 

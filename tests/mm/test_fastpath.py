@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kmemsim
+from conftest import without_slab
 from kmemsim.mm.mmzone import (MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, NR_ALLOC_BATCH, NR_FREE_PAGES,
                                PCP_BATCH, PCP_COUNT, PCP_HIGH, free_list, pcp_list)
 from kmemsim.mm.page_alloc_init import zone_batchsize
@@ -112,7 +113,7 @@ def test_first_order0_gfp_kernel_allocation():
     order-10 list (a whole pageblock or more: it changes owner, and the remainder goes to the
     Unmovable lists), the next 30 are its split pieces in ascending order.  The allocation
     takes the list's head: the stolen block's first page."""
-    k = kmemsim.boot("x86_64", mem="1G")
+    k = kmemsim.boot(without_slab("x86_64", mem="1G"))   # before any slab page
     mem, zone = k.mem, 1
     head10 = int(mem.lru_next[int(free_list(mem, zone, 10, MIGRATE_MOVABLE))])
     count_before = int(mem.pcp[0, zone, PCP_COUNT])

@@ -9,6 +9,7 @@ truncated: its pages come back as holes between the other file's pages.
 """
 
 import kmemsim
+from conftest import without_slab
 from kmemsim.mm.mmzone import (CFG_COMPACTION, WMARK_LOW, ZM_COMPACT_BLOCKSKIP_FLUSH,
                                ZM_COMPACT_CACHED_FREE_PFN, ZONE_STAT_ITEMS)
 from kmemsim.mm.vmstat import vm_event_names
@@ -55,7 +56,7 @@ def test_direct_compaction_makes_the_block(mode):
     """3.13 compacts before it reclaims: one stall, and compaction runs until the order-3
     watermark holds (compact_finished), migrating 6107 clean pages; no page is reclaimed
     directly.  kswapd, woken by the slow path, ran once."""
-    k = kmemsim.boot("x86_64", mem="128M", mode=mode)
+    k = kmemsim.boot(without_slab("x86_64", mem="128M"), mode=mode)
     assert fragment_with_clean_cache(k, [(0, "GFP_DMA"), (1, "GFP_KERNEL")]) == 14595
     assert k.show("buddyinfo") == (
         "Node 0, zone      DMA   1882     16      0      0      0      0      0      0      0      0      0 \n"
@@ -72,7 +73,7 @@ def test_direct_compaction_makes_the_block(mode):
 def test_without_compaction_reclaim_makes_the_block(mode):
     """Without CONFIG_COMPACTION the same request stalls in direct reclaim twice; freeing the
     oldest cache pages joins them with the holes around them."""
-    k = kmemsim.boot("x86_64", mem="128M", mode=mode)
+    k = kmemsim.boot(without_slab("x86_64", mem="128M"), mode=mode)
     k.mem.cfg[CFG_COMPACTION] = 0
     assert fragment_with_clean_cache(k, [(0, "GFP_DMA"), (1, "GFP_KERNEL")]) == 14595
     before = events(k)
@@ -89,7 +90,7 @@ def test_a_zone_at_pfn_0_skips_its_first_compaction(mode):
     compaction finds the scanners met, scans nothing and only asks for a reset
     (compact_blockskip_flush).  The request is met by direct reclaim; kswapd puts the
     scanners at the zone's ends when it goes to sleep."""
-    k = kmemsim.boot("tiny", mode=mode)
+    k = kmemsim.boot(without_slab("tiny"), mode=mode)
     assert fragment_with_clean_cache(k, [(0, "GFP_KERNEL")]) == 905
     before = events(k)
     assert k.alloc(3, "GFP_KERNEL", id="big").pfn == 320

@@ -5,6 +5,7 @@ low 111, high 133), in both modes."""
 import pytest
 
 import kmemsim
+from conftest import without_slab
 from kmemsim.mm.mmzone import (CFG_JIFFIES, CFG_NR_SWAP_PAGES, KSWAPD_NAPPING, KSWAPD_SLEEPING,
                                OW_SWAP, PGDAT_KSWAPD_STATE, WMARK_HIGH, WMARK_LOW, WMARK_MIN,
                                ZONE_STAT_ITEMS)
@@ -25,7 +26,7 @@ ZONE = 0                                    # tiny's Normal zone
 
 @pytest.fixture
 def k(mode):
-    k = kmemsim.boot("tiny", mode=mode)
+    k = kmemsim.boot(without_slab("tiny"), mode=mode)     # 1984 free pages, none used
     assert list(k.mem.watermark[ZONE]) == [89, 111, 133]
     assert int(k.mem.managed_pages[ZONE]) == 1984
     return k
@@ -231,7 +232,7 @@ def test_a_stale_counter_cannot_keep_reclaim_going_forever():
     allocator retries (kmemsim: a yield that frees nothing idles to the timeout), CPU 0's
     vmstat_update folds the delta at jiffy 100, reclaim gives up and the OOM killer kills
     the faulting task."""
-    k = kmemsim.boot("tiny")
+    k = kmemsim.boot(without_slab("tiny"))
     k.task("t1")
     k.file("f1")
     k.file("shm", tmpfs=True)

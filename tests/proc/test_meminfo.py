@@ -83,9 +83,13 @@ def test_computed_lines(case):
         assert m["HighFree"] == k.mem.vm_stat[high, NR_FREE_PAGES] * 4
         assert m["LowTotal"] + m["HighTotal"] == m["MemTotal"]
         assert m["LowFree"] + m["HighFree"] == m["MemFree"]
-    # a fresh machine has no page cache, LRU, slab, stacks or page tables
-    for name in ("Cached", "Active", "Inactive", "Slab", "KernelStack", "Shmem", "Mapped"):
+    # a fresh machine has no page cache, LRU, stacks or page tables; its slab is the SLUB
+    # bootstrap's unreclaimable pages
+    for name in ("Cached", "Active", "Inactive", "KernelStack", "Shmem", "Mapped"):
         assert m[name] == 0
+    slab = sum(int(k.mem.vm_stat[:, i].sum()) + int(k.mem.vm_stat_diff[:, :, i].astype("int64").sum())
+               for i in (13, 14))
+    assert m["Slab"] == m["SUnreclaim"] == slab * 4 > 0 and m["SReclaimable"] == 0
 
 
 def test_arndale_vmalloc_area():
