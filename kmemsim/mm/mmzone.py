@@ -338,7 +338,7 @@ class Mem(NamedTuple):
     slub_stat: np.ndarray         # int64[MAX_KMEM_CACHES, NR_SLUB_STAT_ITEMS]
     kmalloc_caches: np.ndarray    # int64[2, KMALLOC_SHIFT_HIGH + 1]: kmalloc, dma-kmalloc rows
     size_index: np.ndarray        # int8[24]
-    slab_cache: np.ndarray        # int16[nr_pfns]: page->slab_cache (-1: none)
+    slab_cache: np.ndarray        # int16[nr_pfns]: page->slab_cache (only while PG_slab)
     slab_freelist: np.ndarray     # int16[nr_pfns]: page->freelist, an object index (-1: NULL)
     slab_inuse: np.ndarray        # int16[nr_pfns]: page->inuse
     slab_objects: np.ndarray      # int16[nr_pfns]: page->objects

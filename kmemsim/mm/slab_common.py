@@ -23,7 +23,7 @@ from kmemsim.errors import KmemsimError
 from kmemsim.mm import slub
 from kmemsim.mm.gfp import GFP_KERNEL, GFP_NOWAIT, __GFP_COMP, __GFP_RECLAIMABLE, __GFP_ZERO, \
     ___GFP_DMA
-from kmemsim.mm.mmzone import MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SHIFT
+from kmemsim.mm.mmzone import CFG_CPU, MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SHIFT
 from kmemsim.mm.slub import (
     KC_ADDR, KC_ALIGN, KC_ALLOCFLAGS, KC_CPU_PARTIAL, KC_CPU_SLAB, KC_CTOR, KC_FLAGS, KC_IN_USE,
     KC_INUSE, KC_MAX, KC_MIN, KC_MIN_PARTIAL, KC_NODE, KC_OBJECT_SIZE, KC_OFFSET, KC_OO,
@@ -376,7 +376,7 @@ def bootstrap(k, static_cache: int) -> int:
     k.mem.kmem_cache[s, KC_ADDR] = obj
     k.mem.slub_stat[s] = k.mem.slub_stat[static_cache]
     k.slab.names[s] = k.slab.names[static_cache]
-    k.fn.__flush_cpu_slab(k.mem, s, int(k.mem.cfg[13]))      # the boot CPU
+    k.fn.__flush_cpu_slab(k.mem, s, int(k.mem.cfg[CFG_CPU]))     # the boot CPU
     for node in range(k.slab.nr_node_ids):
         n = int(k.fn.get_node(k.mem, s, node))
         if k.mem.kmem_cache_node[n, KN_ADDR] < 0:

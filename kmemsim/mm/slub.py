@@ -1121,11 +1121,13 @@ def alloc_slub_state(machine, nr_pfns: int, partial_base: int) -> dict:
         kmalloc_caches=np.full((2, KMALLOC_SHIFT_HIGH + 1), -1, dtype=np.int64),
         size_index=np.array((3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7,
                              2, 2, 2, 2, 2, 2, 2, 2), dtype=np.int8),
-        slab_cache=np.full(nr_pfns, -1, dtype=np.int16),
-        slab_freelist=np.full(nr_pfns, -1, dtype=np.int16),
+        # zero-filled (calloc'd): a page frame's slab fields cost memory only once a slab
+        # uses it, and mean something only while PG_slab is set (new_slab writes them all)
+        slab_cache=np.zeros(nr_pfns, dtype=np.int16),
+        slab_freelist=np.zeros(nr_pfns, dtype=np.int16),
         slab_inuse=np.zeros(nr_pfns, dtype=np.int16),
         slab_objects=np.zeros(nr_pfns, dtype=np.int16),
         slab_frozen=np.zeros(nr_pfns, dtype=np.int8),
-        slab_objbase=np.full(nr_pfns, -1, dtype=np.int32),
+        slab_objbase=np.zeros(nr_pfns, dtype=np.int32),
         slab_objnext=np.full(POOL_START, -1, dtype=np.int32),
     )
