@@ -452,3 +452,18 @@ def test_both_modes_give_the_same_objects_and_state():
         results.append((addrs, k))
     assert results[0][0] == results[1][0]
     assert_same_mem(results[0][1].mem, results[1][1].mem, "after the slab sequence")
+
+
+def test_the_docs_example_prints_what_the_page_says():
+    from pathlib import Path
+
+    from kmemsim.script import run_script
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "slub.md").read_text()
+    script = doc.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0] + "\n"
+    out = run_script(kmemsim.boot("x86_64", mem="1G"), script).splitlines()
+    assert out[:3] == ["inode_like: size=640 objperslab=12 pagesperslab=2",
+                       "i0 addr=0xffff88003e400000 cache=inode_like size=600 pfn=254976",
+                       "a addr=0xffff88003e805000 cache=kmalloc-64 size=64 pfn=256005"]
+    for line in out[:3]:
+        assert f"`{line}`" in " ".join(doc.split())
+    assert out[3] == "slabinfo - version: 2.1"
