@@ -34,16 +34,19 @@ def _machine_options(f):
                      "CONFIG_CMA and cma= on the kernel command line), e.g. 64M.")(f)
     f = click.option("--swap", default=None, help="A swap device of this size (e.g. 256M); "
                      "without one, anonymous and tmpfs pages cannot be reclaimed.")(f)
+    f = click.option("--slab/--no-slab", default=None,
+                     help="--no-slab: boot without kmem_cache_init, nothing allocated at boot "
+                     "(default: the machine's 'slab' key, true for every preset).")(f)
     f = click.option("--mode", type=click.Choice(jit.MODES), default=None,
                      help="Run kernel functions as plain Python or compiled by numba "
                      "(default: $KMEMSIM_MODE, else python).")(f)
     return f
 
 
-def _boot(machine, mem, cpus, nodes, cma, mode, swap=None):
+def _boot(machine, mem, cpus, nodes, cma, mode, swap=None, slab=None):
     from kmemsim.kernel import boot
     return boot(machine, mem=mem, cpus=cpus, nodes=nodes, cma=cma, swap=swap,
-                mode=mode or jit.default_mode())
+                mode=mode or jit.default_mode(), slab=slab)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,7 +64,7 @@ def cli():
               help="Comma-separated /proc files to print after boot (or 'none').")
 @click.option("--dmesg/--no-dmesg", default=True, show_default=True,
               help="Print the boot messages of the allocator.")
-def boot(machine, mem, cpus, nodes, cma, swap, mode, show, dmesg):
+def boot(machine, mem, cpus, nodes, cma, swap, slab, mode, show, dmesg):
     """Boot a machine the way Linux 3.13 does and print what the allocator looks like."""
     from kmemsim.kernel import report_names
     names = [] if show == "none" else [s.strip() for s in show.split(",") if s.strip()]
@@ -69,7 +72,7 @@ def boot(machine, mem, cpus, nodes, cma, swap, mode, show, dmesg):
         if name not in report_names():
             raise KmemsimError(f"--show {name}: unknown file: use one of "
                                f"{', '.join(report_names())}")
-    k = _boot(machine, mem, cpus, nodes, cma, mode, swap)
+    k = _boot(machine, mem, cpus, nodes, cma, mode, swap, slab)
     out = []
     if dmesg:
         out.append(f"# {k.machine.name}: {k.machine.description}\n")
@@ -90,7 +93,7 @@ def boot(machine, mem, cpus, nodes, cma, swap, mode, show, dmesg):
 @click.option("--check", is_flag=True, help="Run the validators after every operation.")
 @click.option("--dmesg", is_flag=True, help="Print the kernel log lines each operation writes "
               "(OOM reports, page allocation failures) where they happen.")
-def run(script, machine, mem, cpus, nodes, cma, swap, mode, check, dmesg):
+def run(script, machine, mem, cpus, nodes, cma, swap, slab, mode, check, dmesg):
     """Run a script of allocator operations (see docs/scripts.md)."""
     from kmemsim.script import parse_script, run_ops
     where = "<stdin>" if script == "-" else script
@@ -99,7 +102,7 @@ def run(script, machine, mem, cpus, nodes, cma, swap, mode, check, dmesg):
     except OSError as e:
         raise KmemsimError(f"{script}: cannot read the script: {e.strerror}") from None
     ops = parse_script(text, where)
-    k = _boot(machine, mem, cpus, nodes, cma, mode, swap)
+    k = _boot(machine, mem, cpus, nodes, cma, mode, swap, slab)
     for chunk in run_ops(k, ops, check=check, where=where, dmesg=dmesg):
         click.echo(chunk, nl=False)
 

@@ -406,7 +406,10 @@ class Kernel:
 
     # ---- the slab allocator (kmemsim.mm.slub, kmemsim.mm.slab_common) -------------------------
     def _slab_ready(self) -> None:
-        from kmemsim.mm.slub import POOL_HEADROOM, SCFG_POOL_TOP, SCFG_SLAB_STATE, UP
+        from kmemsim.mm.slub import SCFG_SLAB_STATE, UP
+        if not self.machine.slab:
+            raise KmemsimError("this machine boots without the slab allocator (--no-slab, or "
+                               "slab = false in its file): kmalloc and kmem_cache_* need it")
         if int(self.mem.slub_cfg[SCFG_SLAB_STATE]) < UP:
             raise KmemsimError("the slab allocator is not up yet: boot past kmem_cache_init")
         self._slab_room()

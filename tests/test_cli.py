@@ -263,3 +263,20 @@ def test_python_dash_m_version():
     proc = subprocess.run([sys.executable, "-m", "kmemsim", "--version"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "kmemsim, version 0.1.0\n", "")
+
+
+def test_no_slab_boots_without_kmem_cache_init(capsys):
+    code, out, err = run(capsys, "boot", "-m", "tiny", "--no-slab", "--show", "buddyinfo",
+                         "--no-dmesg")
+    assert (code, err) == (0, "")
+    # nothing allocated at boot: [1024, 2048) is still one order-10 block
+    assert out == ("# /proc/buddyinfo\nNode 0, zone   Normal      0      0      0      0      0"
+                   "      0      1      1      1      1      1 \n")
+
+
+def test_no_slab_refuses_slab_operations(capsys, tmp_path):
+    script = tmp_path / "k.txt"
+    script.write_text("kmalloc a 8 GFP_KERNEL\n")
+    assert error(capsys, "run", str(script), "-m", "tiny", "--no-slab") == (
+        f"{script}:1: this machine boots without the slab allocator (--no-slab, or slab = false "
+        "in its file): kmalloc and kmem_cache_* need it")
