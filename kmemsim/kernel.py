@@ -136,7 +136,7 @@ class Kernel:
         if id is None:
             id = f"a{self._next_id}"
             self._next_id += 1
-        if id in self.live:
+        if id in self.live or id in self.objects:
             raise KmemsimError(f"id {id!r} is still allocated: free it first or use a new id")
         if int(gfpmod.gfp_zone(self.mem, gfp_mask)) < 0:
             raise KmemsimError(f"GFP mask {gfpmod.format_gfp(gfp_mask)} combines zone modifiers "
@@ -162,6 +162,8 @@ class Kernel:
         if a is None:
             if id in self.freed:
                 raise KmemsimError(f"double free of {id!r}: it was already freed")
+            if id in self.objects:
+                raise KmemsimError(f"{id!r} is a slab object: use 'kfree {id}'")
             raise KmemsimError(f"free of unknown id {id!r}: no allocation has that id")
         return a
 

@@ -378,6 +378,11 @@ def test_errors_are_one_line_and_change_nothing():
     k.alloc(0, "GFP_KERNEL", "pg")
     with pytest.raises(KmemsimError, match="page allocation"):
         k.kfree("pg")
+    k.kmalloc(8, "GFP_KERNEL", "obj")
+    with pytest.raises(KmemsimError, match="is a slab object: use 'kfree obj'"):
+        k.free("obj")
+    with pytest.raises(KmemsimError, match="id 'obj' is still allocated"):
+        k.alloc(0, "GFP_KERNEL", "obj")
     k.check()
 
 
