@@ -107,6 +107,16 @@ def run(script, machine, mem, cpus, nodes, cma, swap, slab, mode, check, dmesg):
         click.echo(chunk, nl=False)
 
 
+@cli.command("trace-report")
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.option("--strict", is_flag=True, help="Stop at the first line that is not an event.")
+def trace_report(trace, strict):
+    """Summarise a kmem trace (ftrace text of 3.x or current kernels, .xz too) per process."""
+    from kmemsim.trace.ftrace import parse_file
+    from kmemsim.trace.report import render
+    click.echo(render(parse_file(trace, strict=strict), trace), nl=False)
+
+
 @cli.command()
 @click.option("--dump", "dump", default=None, metavar="NAME",
               help="Print a preset as a TOML machine file, ready to edit.")

@@ -1,0 +1,132 @@
+"""Reading ftrace text: /sys/kernel/debug/tracing/trace of 3.x and current kernels, and
+``trace-cmd report`` output.
+
+Each event line is ``comm-pid [cpu] flags timestamp: event: fields`` (trace-cmd report may
+leave out the flags).  Fields are ``name=value`` pairs as the kmem events print them
+(include/trace/events/kmem.h); ``tracing_mark_write:`` lines carry free text (MARK ...).
+
+Dialects are told apart per line and normalised to 3.13's meaning, so that one trace model
+serves both: a hexadecimal ``pfn=0x...`` (current kernels) becomes a number, and a current
+kernel's migratetype numbering (0 Unmovable, 1 Movable, 2 Reclaimable) is renumbered to 3.13's
+(0 Unmovable, 1 Reclaimable, 2 Movable).  ``page=(____ptrval____)`` (hashed pointers) is kept
+as text.  Lines that are neither comments nor events are counted with their line numbers;
+they are skipped unless ``strict``, which stops at the first with one error line.
+"""
+
+from __future__ import annotations
+
+import lzma
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kmemsim.errors import KmemsimError
+
+__all__ = ["TraceEvent", "ParsedTrace", "parse_lines", "parse_file", "MIGRATETYPE_FROM_CURRENT"]
+
+# a current kernel's migratetype number -> 3.13's (include/linux/mmzone.h, both versions)
+MIGRATETYPE_FROM_CURRENT = {0: 0, 1: 2, 2: 1, 3: 3}
+
+_LINE = re.compile(r"^\s*(?P<comm>.+?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d+)\]\s+"
+                   r"(?:(?P<flags>[.\w]{4,5})\s+)?(?P<ts>\d+\.\d+):\s+(?P<event>\w+):\s?(?P<rest>.*)$")
+_FIELD = re.compile(r"(\w+)=(\S+)")
+_INT_FIELDS = {"order", "migratetype", "percpu_refill", "cold", "alloc_order", "fallback_order",
+               "pageblock_order", "alloc_migratetype", "fallback_migratetype", "fragmenting",
+               "change_ownership", "nid", "zid"}
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    """One event line: who (comm, pid), where (cpu), when (seconds), what (event, fields)."""
+
+    line: int
+    comm: str
+    pid: int
+    cpu: int
+    timestamp: float
+    event: str
+    fields: dict = field(default_factory=dict)
+    text: str = ""                     # the free text of tracing_mark_write
+
+
+@dataclass
+class ParsedTrace:
+    events: list
+    problems: list                     # (line number, reason, the line)
+    dialect: str = "3.x"               # "3.x", or "current" once a hex pfn is seen
+
+    def counts(self) -> dict:
+        out: dict[str, int] = {}
+        for e in self.events:
+            out[e.event] = out.get(e.event, 0) + 1
+        return out
+
+
+def _fields(rest: str, current: bool) -> tuple[dict, bool]:
+    values: dict = {}
+    for name, value in _FIELD.findall(rest):
+        if name == "pfn":
+            if value.startswith("0x"):
+                current = True
+                values[name] = int(value, 16)
+            else:
+                values[name] = int(value)
+        elif name in _INT_FIELDS:
+            values[name] = int(value)
+        else:
+            values[name] = value
+    return values, current
+
+
+def parse_lines(lines, where: str = "trace", strict: bool = False) -> ParsedTrace:
+    """Parse ftrace text lines (an iterable of str)."""
+    events, problems = [], []
+    current = False
+    for lineno, raw in enumerate(lines, start=1):
+        text = raw.rstrip("\n")
+        if not text.strip() or text.lstrip().startswith("#") or text.startswith("cpus="):
+            continue
+        m = _LINE.match(text)
+        problem = None
+        if m is None:
+            problem = "not an ftrace event line"
+        else:
+            rest = m.group("rest")
+            if m.group("event") == "tracing_mark_write":
+                events.append(TraceEvent(lineno, m.group("comm").strip(), int(m.group("pid")),
+                                         int(m.group("cpu")), float(m.group("ts")),
+                                         m.group("event"), {}, rest))
+                continue
+            try:
+                values, current = _fields(rest, current)
+            except ValueError:
+                problem = "a field's value is not a number"
+            else:
+                if m.group("event").startswith("mm_page") and "pfn" not in values:
+                    problem = "a page event without pfn="
+                else:
+                    events.append(TraceEvent(lineno, m.group("comm").strip(),
+                                             int(m.group("pid")), int(m.group("cpu")),
+                                             float(m.group("ts")), m.group("event"), values))
+        if problem is not None:
+            if strict:
+                raise KmemsimError(f"{where}:{lineno}: {problem}: {text.strip()[:80]!r} "
+                                   "(drop --strict to skip such lines)")
+            problems.append((lineno, problem, text))
+    if current:
+        for e in events:
+            for key in ("migratetype", "alloc_migratetype", "fallback_migratetype"):
+                if key in e.fields:
+                    e.fields[key] = MIGRATETYPE_FROM_CURRENT.get(e.fields[key], e.fields[key])
+    return ParsedTrace(events, problems, "current" if current else "3.x")
+
+
+def parse_file(path: str, strict: bool = False) -> ParsedTrace:
+    """Parse a trace file (plain text, or .xz)."""
+    p = Path(path)
+    try:
+        opener = lzma.open if p.suffix == ".xz" else open
+        with opener(p, "rt", errors="replace") as f:
+            return parse_lines(f, str(path), strict)
+    except (OSError, lzma.LZMAError) as e:
+        raise KmemsimError(f"{path}: cannot read the trace: {getattr(e, 'strerror', None) or e}") from None
