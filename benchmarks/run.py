@@ -121,6 +121,58 @@ def run_slab(pairs: int = 5_000_000) -> dict:
     return {"pair_ns": best, "failures": int(fails), "ref_ns": ref}
 
 
+def run_trace_replay(ev: np.ndarray, passes: int = 10) -> dict:
+    """Trace replay, compiled (kmemsim.sim.replay): the loop alone, on the real 3.13.11 trace
+    (its page events repeated ``passes`` times on a 1 GiB x86_64 machine) and on the synthetic
+    events ``ev`` turned into trace rows (one 4 GiB zone, as the C reference replays them);
+    ns per event of the loop, tracepoints off."""
+    import kmemsim
+    from kmemsim.sim.replay import K_ALLOC, K_FREE, NR_OP_COLS, OP_GFP, OP_KIND, OP_ORDER, \
+        OP_SLOT
+    from kmemsim.trace import replay as rp
+    from kmemsim.trace.ftrace import parse_file
+
+    out = {}
+    real = os.path.join(HERE, "..", "..", "shared", "reference", "real-3.13",
+                        "trace-1G-from-boot.txt.xz")
+    if os.path.exists(real):
+        one = rp.build_ops(parse_file(real)).ops
+        many = []
+        for p in range(passes):
+            block = one.copy()
+            block[:, OP_SLOT] = np.where(block[:, OP_SLOT] >= 0,
+                                         block[:, OP_SLOT] + p * len(one), -1)
+            many.append(block)
+        ops = np.concatenate(many)
+        k = kmemsim.boot("x86_64", mem="1G", mode="compiled")
+        k.fn.replay_ops(k.mem, one[:1000].copy(), 0, 1000, np.full(1000, -1, np.int64),
+                        np.full(int(k.mem.cfg[0]), -1, np.int64))     # compile or load
+        k = kmemsim.boot("x86_64", mem="1G", mode="compiled")
+        res = np.full(len(ops), -1, np.int64)
+        owned = np.full(int(k.mem.cfg[0]), -1, np.int64)
+        t = time.perf_counter()
+        fails, _ = k.fn.replay_ops(k.mem, ops, 0, len(ops), res, owned)
+        dt = time.perf_counter() - t
+        out["real_events"] = len(ops)
+        out["real_ns"] = dt * 1e9 / len(ops)
+        out["real_failures"] = int(fails)
+    rows = np.zeros((len(ev), NR_OP_COLS), np.int64)
+    alloc = ev[:, 0] == 0
+    rows[:, OP_KIND] = np.where(alloc, K_ALLOC, K_FREE)
+    rows[alloc, OP_ORDER] = ev[alloc, 1]
+    rows[~alloc, OP_SLOT] = ev[~alloc, 1]
+    rows[~alloc, OP_ORDER] = ev[ev[~alloc, 1], 1]
+    rows[:, OP_GFP] = 0x200DA                                   # GFP_HIGHUSER_MOVABLE
+    k = kmemsim.boot("x86_64", mem="4G", mode="compiled")
+    res = np.full(len(rows), -1, np.int64)
+    owned = np.full(int(k.mem.cfg[0]), -1, np.int64)
+    t = time.perf_counter()
+    fails, _ = k.fn.replay_ops(k.mem, rows, 0, len(rows), res, owned)
+    out["synthetic_ns"] = (time.perf_counter() - t) * 1e9 / len(rows)
+    out["synthetic_failures"] = int(fails)
+    return out
+
+
 def measure_boot(mem: str = "64G") -> dict:
     """Boot an x86_64 machine of ``mem`` in a fresh process (compiled mode, warm cache):
     seconds and that process's peak RSS."""
@@ -167,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also time booting an x86_64 machine of this size ('none': skip)")
     ap.add_argument("--slab-pairs", type=int, default=5_000_000,
                     help="kmalloc+kfree pairs of the slab benchmark (0: skip)")
+    ap.add_argument("--trace-passes", type=int, default=10,
+                    help="passes over the real 3.13 trace in the replay benchmark (0: skip)")
     ap.add_argument("--check", action="store_true",
                     help="also run buddy_ref once with its invariant check")
     a = ap.parse_args(argv)
@@ -231,6 +285,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"slab fast path: kmalloc(64)+kfree pair {sl['pair_ns']:.1f} ns "
               f"({sl['failures']} failures); C reference {sl['ref_ns']:.1f} ns "
               f"= {sl['pair_ns'] / sl['ref_ns']:.2f}x C")
+    if km is not None and a.trace_passes:
+        tr = run_trace_replay(ev, a.trace_passes)
+        if "real_ns" in tr:
+            print(f"trace replay (replay_ops, compiled): real 3.13.11 trace x{a.trace_passes} "
+                  f"({tr['real_events']} page events) {tr['real_ns']:.1f} ns/event = "
+                  f"{1e3 / tr['real_ns']:.1f} M events/s = {tr['real_ns'] / ref['ns_per_event']:.2f}x C "
+                  f"({tr['real_failures']} failures)")
+        print(f"trace replay (replay_ops, compiled): synthetic events {tr['synthetic_ns']:.1f} "
+              f"ns/event = {1e3 / tr['synthetic_ns']:.1f} M events/s = "
+              f"{tr['synthetic_ns'] / ref['ns_per_event']:.2f}x C "
+              f"({tr['synthetic_failures']} failures)")
     if boots:
         for mode, (seconds, rss) in boots.items():
             print(f"boot x86_64 --mem {a.boot} ({mode}): {seconds:.2f} s, "

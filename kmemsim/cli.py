@@ -93,18 +93,54 @@ def boot(machine, mem, cpus, nodes, cma, swap, slab, mode, show, dmesg):
 @click.option("--check", is_flag=True, help="Run the validators after every operation.")
 @click.option("--dmesg", is_flag=True, help="Print the kernel log lines each operation writes "
               "(OOM reports, page allocation failures) where they happen.")
-def run(script, machine, mem, cpus, nodes, cma, swap, slab, mode, check, dmesg):
+@click.option("--trace", "trace_file", default=None, type=click.Path(dir_okay=False),
+              help="Write the kernel's trace of the script (ftrace text, as 3.13's "
+              "/sys/kernel/debug/tracing/trace) to this file.")
+@click.option("--events", default="kmem:*,compaction:*,vmscan:*", show_default=True,
+              help="The tracepoints --trace records, as set_event takes them.")
+def run(script, machine, mem, cpus, nodes, cma, swap, slab, mode, check, dmesg, trace_file,
+        events):
     """Run a script of allocator operations (see docs/scripts.md)."""
     from kmemsim.script import parse_script, run_ops
+    from kmemsim.trace.events import events_matching
     where = "<stdin>" if script == "-" else script
     try:
         text = sys.stdin.read() if script == "-" else open(script).read()
     except OSError as e:
         raise KmemsimError(f"{script}: cannot read the script: {e.strerror}") from None
     ops = parse_script(text, where)
+    events_matching(events)                        # a bad --events fails before the boot
     k = _boot(machine, mem, cpus, nodes, cma, mode, swap, slab)
+    if trace_file is not None:
+        k.trace_start(events)
     for chunk in run_ops(k, ops, check=check, where=where, dmesg=dmesg):
         click.echo(chunk, nl=False)
+    if trace_file is not None:
+        try:
+            with open(trace_file, "w") as f:
+                f.write(k.tracer.text())
+        except OSError as e:
+            raise KmemsimError(f"--trace {trace_file}: cannot write: {e.strerror}") from None
+
+
+@cli.command()
+@click.argument("trace", type=click.Path(dir_okay=False))
+@_machine_options
+@click.option("--follow", is_flag=True, help="Keep the model in step with the trace and report "
+              "how often it chose the kernel's own block, per allocation path.")
+@click.option("--strict", is_flag=True, help="Stop at the first unreadable line.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress on stderr (default: when stderr is a terminal).")
+def replay(trace, machine, mem, cpus, nodes, cma, swap, slab, mode, follow, strict, progress):
+    """Replay a kernel's kmem page trace (ftrace text, .xz too) through the model."""
+    from kmemsim.trace import replay as rp
+    from kmemsim.trace.ftrace import parse_file
+    t = rp.build_ops(parse_file(trace, strict=strict), trace)
+    k = _boot(machine, mem, cpus, nodes, cma, mode, swap, slab)
+    if follow:
+        click.echo(rp.render_follow(k, t, rp.follow(k, t, progress), trace), nl=False)
+    else:
+        click.echo(rp.render_replay(k, t, rp.replay(k, t, progress), trace), nl=False)
 
 
 @cli.command("trace-report")
@@ -115,6 +151,35 @@ def trace_report(trace, strict):
     from kmemsim.trace.ftrace import parse_file
     from kmemsim.trace.report import render
     click.echo(render(parse_file(trace, strict=strict), trace), nl=False)
+
+
+@cli.command()
+@click.argument("script", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@_machine_options
+@click.option("--boot", "boot_", is_flag=True, help="Explain the boot stages instead of a script.")
+@click.option("--functions", default=None, metavar="PATTERN",
+              help="Only the calls of these functions and what they call: names or fnmatch "
+              "patterns, comma separated ('kmem_cache_init*,__rmqueue').")
+@click.option("--depth", type=int, default=None, help="Levels shown below each selected call.")
+@click.option("--repeat", type=int, default=1, show_default=True,
+              help="Calls of one function expanded under one caller; later ones are counted.")
+@click.option("--helpers", is_flag=True, help="Show list.h, page flag and accessor calls too.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
+              show_default=True)
+@click.option("--lang", type=click.Choice(["en", "ko"]), default="en", show_default=True,
+              help="Language of the explanatory words (kernel names stay as they are).")
+def explain(script, machine, mem, cpus, nodes, cma, swap, slab, mode, boot_, functions, depth,
+            repeat, helpers, fmt, lang):
+    """Run a script (or --boot) and print the kernel functions it called, their decoded
+    arguments and return values, and the free-list changes each made (docs/explain.md)."""
+    from kmemsim.trace.explain import explain as run_explain
+    if mode == "compiled":
+        raise KmemsimError("explain traces kernel functions as Python: --mode compiled "
+                           "cannot be traced")
+    text = sys.stdin.read() if script == "-" else None
+    click.echo(run_explain("<stdin>" if script == "-" else script, text, boot_, machine, mem,
+                           cpus, nodes, cma, swap, slab, functions, depth, repeat, helpers,
+                           fmt, lang), nl=False)
 
 
 @cli.command()

@@ -32,6 +32,7 @@ MODES = ("compiled", "python")
 # Every module that defines kernel functions; imported before a namespace is built.
 KERNEL_MODULES = (
     "kmemsim.lib.list",
+    "kmemsim.trace.events",
     "kmemsim.mm.page_flags",
     "kmemsim.mm.mmzone",
     "kmemsim.mm.pageblock_flags",
@@ -56,6 +57,7 @@ KERNEL_MODULES = (
     "kmemsim.sim.sched",
     "kmemsim.sim.buddy_core",
     "kmemsim.sim.batch",
+    "kmemsim.sim.replay",
 )
 
 _registry: dict[str, types.FunctionType] = {}

@@ -95,6 +95,10 @@ class Kernel:
                               "DMA" in machine.zone_types)
         self.objects: dict[str, SlabObject] = {}    # kmalloc / kmem_cache_alloc ids
         self.freed_objects: set[str] = set()
+        from kmemsim.trace.trace_output import DEFAULT_COMM
+        self.comms: dict[int, str] = {0: DEFAULT_COMM}  # pid -> task name (saved_cmdlines)
+        self.tracer = None                          # kmemsim.trace.tracer.Tracer, when tracing
+        self.trace_held = None                      # blocks replays hold (kmemsim.trace.replay)
 
     # ---- boot --------------------------------------------------------------------------------
     def printk(self, line: str) -> None:
@@ -232,8 +236,30 @@ class Kernel:
 
     def _schedule(self) -> None:
         """The operation is over: the scheduler runs the runnable kernel threads
-        (kmemsim.sim.sched)."""
+        (kmemsim.sim.sched); the trace buffer is read."""
         self.fn.schedule_kthreads(self.mem)
+        if self.tracer is not None:
+            self.tracer.drain()
+
+    # ---- tracing (kmemsim.trace) -------------------------------------------------------------
+    def trace_start(self, events: str = "kmem:*,compaction:*,vmscan:*", rows: int | None = None):
+        """Switch on the tracepoints ``events`` names (``kmem:*``, ``kmem:mm_page_alloc``,
+        comma separated, as /sys/kernel/debug/tracing/set_event takes them); returns the
+        :class:`~kmemsim.trace.tracer.Tracer` (``.text()``, ``.records()``, ``.counts()``)."""
+        from kmemsim.trace.tracer import DEFAULT_ROWS, Tracer
+        if self.tracer is not None:
+            self.tracer.stop()
+        self.tracer = Tracer(self, events, DEFAULT_ROWS if rows is None else rows)
+        return self.tracer
+
+    def trace_stop(self):
+        """Switch every tracepoint off; returns the Tracer with what it recorded."""
+        from kmemsim.errors import KmemsimError
+        if self.tracer is None:
+            raise KmemsimError("tracing is not on: start it with trace_start()")
+        t, self.tracer = self.tracer, None
+        t.stop()
+        return t
 
     def buddy_alloc(self, order: int, gfp: int | str = "GFP_KERNEL", id: str | None = None,
                     node: int = 0) -> Allocation | None:
@@ -275,6 +301,9 @@ class Kernel:
             raise KmemsimError(f"no room for {name!r}: the machine's max_owners "
                                f"({self.machine.max_owners}) are all in use")
         self.owner_ids[name] = row
+        from kmemsim.mm.mmzone import OW_PID, OWNER_FILE
+        if kind != OWNER_FILE:
+            self.comms[int(self.mem.owners[row, OW_PID])] = name
         return row
 
     def _owner(self, name: str, kind: int) -> int:
@@ -482,7 +511,10 @@ class Kernel:
         self._check_node(node)
         self._set_cpu(cpu)
         with self._running(None):
-            phys = int(self.fn.slab_alloc_node(self.mem, s, gfp_mask, -1 if node is None else node))
+            if node is None:                            # kmem_cache_alloc / _node: traced
+                phys = int(self.fn.kmem_cache_alloc(self.mem, s, gfp_mask))
+            else:
+                phys = int(self.fn.kmem_cache_alloc_node(self.mem, s, gfp_mask, node))
         self._schedule()
         return self._record_object(id, phys, cache_name(self, s),
                                    int(self.mem.kmem_cache[s, KC_OBJECT_SIZE]))
@@ -502,8 +534,10 @@ class Kernel:
         self._check_node(node)
         self._set_cpu(cpu)
         with self._running(None):
-            phys = int(getattr(self.fn, "__kmalloc_node")(self.mem, int(size), gfp_mask,
-                                              -1 if node is None else node))
+            if node is None:                            # kmalloc / kmalloc_node: traced
+                phys = int(getattr(self.fn, "__kmalloc")(self.mem, int(size), gfp_mask))
+            else:
+                phys = int(getattr(self.fn, "__kmalloc_node")(self.mem, int(size), gfp_mask, node))
         self._schedule()
         if size > KMALLOC_MAX_CACHE_SIZE:
             cache = "-"

@@ -248,6 +248,8 @@ def run_ops(k, ops: list[Op], check: bool = False, where: str = "script",
                 else:
                     o = k.kmem_cache_alloc(what, gfp, id=ident, **op.kw)
                 yield str(o) + "\n" if o is not None else f"{ident} failed\n"
+            if k.tracer is not None:
+                k.tracer.drain()
             if check:
                 k.check()
             if dmesg and len(k.dmesg) > logged:

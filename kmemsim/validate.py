@@ -203,7 +203,8 @@ def owned_pages(k) -> list[int]:
 
 def held_pages(k) -> list[int]:
     """Pages in use that no Kernel.alloc handed out: owned by a task or file, in the swap
-    cache, referenced only by a CPU's pagevec, or waiting for a deferred free."""
+    cache, referenced only by a CPU's pagevec, waiting for a deferred free, or held by a
+    trace replay."""
     from kmemsim.mm.page_flags import PG_swapcache
     mem = k.mem
     held = set(int(p) for p in np.flatnonzero(mem.mapping))
@@ -219,6 +220,9 @@ def held_pages(k) -> list[int]:
     for o in getattr(k, "objects", {}).values():
         if o.cache == "-" and o.pfn >= 0:
             held.update(range(o.pfn, o.pfn + (1 << _compound_order(k, o.pfn))))
+    if getattr(k, "trace_held", None) is not None:  # blocks a trace replay holds
+        for pfn in np.flatnonzero(k.trace_held >= 0):
+            held.update(range(int(pfn), int(pfn) + (1 << int(k.trace_held[pfn]))))
     return sorted(held)
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: both execution modes, small machines built for one scenario."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,14 @@ def without_slab(name, **kw):
 
     from kmemsim.presets import get_machine
     return dataclasses.replace(get_machine(name, **kw), slab=False)
+
+
+def check_gold(path: Path, text: str) -> None:
+    """Compare ``text`` with the gold file ``path``; a mismatch is written beside it as
+    NAME.actual for review.  KMEMSIM_UPDATE_GOLD=1 rewrites the gold file instead."""
+    if os.environ.get("KMEMSIM_UPDATE_GOLD") == "1":
+        path.write_text(text)
+    expected = path.read_text()
+    if text != expected:
+        path.with_name(path.name + ".actual").write_text(text)
+    assert text == expected, f"{path.name} differs from its gold file (see {path.name}.actual)"

@@ -35,7 +35,7 @@ reset_isolation_suitable() do nothing) and no vm.compact_memory or vm.extfrag_th
 
 Not modelled: locks, lock contention and need_resched() (kmemsim runs one operation at a time,
 so compact_checklock_irqsave() always holds the lock and cc->contended stays 0), map_pages()
-(no kernel page tables), the compaction tracepoints (tracing issue), fatal signals
+(no kernel page tables), fatal signals
 (fatal_signal_pending() is false until kmemsim's tasks can be killed), balloon pages and
 transparent huge pages on the LRU (kmemsim has neither), and the wait of a synchronous
 compactor while too many pages are isolated (see too_many_isolated()).
@@ -64,6 +64,8 @@ from kmemsim.mm.pageblock_flags import clear_pageblock_skip, get_pageblock_skip,
     set_pageblock_skip
 from kmemsim.mm.swap import lru_add_drain_all
 from kmemsim.mm.vmscan import ISOLATE_ASYNC_MIGRATE, ISOLATE_UNEVICTABLE, __isolate_lru_page
+from kmemsim.trace.events import trace_mm_compaction_isolate_freepages, \
+    trace_mm_compaction_isolate_migratepages, trace_mm_compaction_migratepages
 from kmemsim.mm.vmstat import EV_COMPACT_FREE_SCANNED, EV_COMPACT_ISOLATED, \
     EV_COMPACT_MIGRATE_SCANNED, EV_COMPACT_STALL, __mod_zone_freepage_state, \
     __mod_zone_page_state, count_vm_event, count_vm_events, zone_page_state
@@ -437,7 +439,7 @@ def isolate_freepages_block(mem, cc, blockpfn, end_pfn, freepages, strict):
         if strict:
             break
         blockpfn += 1
-    # trace_mm_compaction_isolate_freepages(nr_scanned, total_isolated): tracing issue
+    trace_mm_compaction_isolate_freepages(mem, nr_scanned, total_isolated)
     if strict and blockpfn < end_pfn:
         total_isolated = 0
     if blockpfn == end_pfn:
@@ -666,7 +668,7 @@ def isolate_migratepages_range(mem, zone, cc, low_pfn, end_pfn, unevictable):
     acct_isolated(mem, zone, locked, cc)
     if low_pfn == end_pfn:
         update_pageblock_skip(mem, cc, valid_page, nr_isolated, True)
-    # trace_mm_compaction_isolate_migratepages(nr_scanned, nr_isolated): tracing issue
+    trace_mm_compaction_isolate_migratepages(mem, nr_scanned, nr_isolated)
     count_compact_events(mem, EV_COMPACT_MIGRATE_SCANNED, nr_scanned)
     if nr_isolated != 0:
         count_compact_events(mem, EV_COMPACT_ISOLATED, nr_isolated)
@@ -757,7 +759,7 @@ def compact_zone(mem, zone, cc):
             err = migrate_pages(mem, migratelist, MIGRATE_ASYNC, MR_COMPACTION)
         update_nr_listpages(mem, cc)
         nr_remaining = cc[CC_NR_MIGRATEPAGES]
-        # trace_mm_compaction_migratepages(nr_migrate - nr_remaining, nr_remaining): tracing
+        trace_mm_compaction_migratepages(mem, nr_migrate - nr_remaining, nr_remaining)
         if err != 0:
             putback_movable_pages(mem, migratelist)
             cc[CC_NR_MIGRATEPAGES] = 0

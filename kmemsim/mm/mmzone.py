@@ -136,7 +136,10 @@ CFG_WB_RATE = 44           # pages the backing device writes per jiffy
 CFG_WB_CREDIT = 45         # jiffies of device time not yet used for writing
 CFG_SWAPPINESS = 46        # vm.swappiness
 CFG_FLUSHER_PENDING = 47   # pages the flusher threads were asked to write
-NR_CFG = 48
+CFG_TRACE_MASK = 48        # enabled tracepoints: bit EV_* of kmemsim.trace.events (set_event)
+CFG_TRACE_WRITTEN = 49     # records written to Mem.trace_buf so far (the next goes to this % rows)
+CFG_TRACE_CLOCK = 50       # the trace clock, ns: the last record's timestamp
+NR_CFG = 51
 
 # Mem.scan_control[row, :]: struct scan_control (mm/vmscan.c), one row for direct reclaim and
 # one for kswapd, which may run while a direct reclaimer sleeps.
@@ -345,6 +348,9 @@ class Mem(NamedTuple):
     slab_frozen: np.ndarray       # int8[nr_pfns]: page->frozen
     slab_objbase: np.ndarray      # int32[nr_pfns]: the slab's segment of slab_objnext
     slab_objnext: np.ndarray      # int32[pool]: free pointers (grown by kmemsim.kernel)
+    # the trace ring buffer (kmemsim.trace.events): one row per record, overwritten oldest first;
+    # one row while tracing is off, sized by kmemsim.trace.tracer when it is switched on
+    trace_buf: np.ndarray         # int64[rows, TRACE_FIELDS]
 
 
 def report_buf_size(nr_zone_ids: int, max_owners: int, nr_cpus: int) -> int:

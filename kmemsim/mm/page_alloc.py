@@ -11,6 +11,8 @@ Locking (zone->lock, irq save/restore) has no counterpart: kmemsim runs one oper
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.trace.events import trace_mm_page_alloc_extfrag, trace_mm_page_alloc_zone_locked, \
+    trace_mm_page_free
 from kmemsim.lib.list import list_add, list_add_tail, list_del, list_empty, list_first_entry, \
     list_move
 from kmemsim.mm.mmzone import CFG_EV_PGFREE, CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, \
@@ -203,8 +205,8 @@ def free_pages_prepare(mem, page, order):
     the block loses its PG_* bits (PAGE_FLAGS_CHECK_AT_PREP, which takes PG_head and PG_tail
     too, so __free_one_page() finds no compound page to destroy).
 
-    kmemsim keeps the kernel's bad_page() checks in its validators; the mm_page_free
-    tracepoint arrives with the tracing issue.  Always true."""
+    kmemsim keeps the kernel's bad_page() checks in its validators.  Always true."""
+    trace_mm_page_free(mem, page, order)
     for p in range(page, page + (np.int64(1) << order)):
         mem.flags[p] &= FLAGS_NOT_PREP
     return True
@@ -385,8 +387,8 @@ def __rmqueue_fallback(mem, zone, order, start_migratetype):
             list_del(mem, page)
             rmv_page_order(mem, page)
             expand(mem, zone, page, order, current_order, new_type)
-            # trace_mm_page_alloc_extfrag(page, order, current_order, start_migratetype,
-            #                             migratetype, new_type): tracing issue
+            trace_mm_page_alloc_extfrag(mem, page, order, current_order, start_migratetype,
+                                        migratetype, new_type)
             return page
     return -1
 
@@ -403,7 +405,7 @@ def __rmqueue(mem, zone, order, migratetype):
                 # retry_reserve: the kernel jumps back with migratetype = MIGRATE_RESERVE
                 migratetype = MIGRATE_RESERVE
                 page = __rmqueue_smallest(mem, zone, order, migratetype)
-    # trace_mm_page_alloc_zone_locked(page, order, migratetype): tracing issue
+    trace_mm_page_alloc_zone_locked(mem, page, order, migratetype)
     return page
 
 

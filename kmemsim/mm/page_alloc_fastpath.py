@@ -19,6 +19,7 @@ zone_reclaim answers NOSCAN until the reclaim issue).
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.trace.events import trace_mm_page_alloc
 from kmemsim.mm.gfp import __GFP_HARDWALL, __GFP_THISNODE, allocflags_to_migratetype, gfp_zone
 from kmemsim.mm.mmzone import CFG_CPU, CFG_GFP_ALLOWED_MASK, CFG_HZ, CFG_JIFFIES, \
     CFG_MAX_NR_ZONES, CFG_MIGRATE_CMA, CFG_NUMA, CFG_NR_NODES, \
@@ -277,7 +278,7 @@ def __alloc_pages_nodemask(mem, gfp_mask, order, zonelist, nodemask):
         # memalloc_noio_flags(): no task of kmemsim's runs in a no-IO section
         page = __alloc_pages_slowpath(mem, gfp_mask, order, zonelist, high_zoneidx, nodemask,
                                       preferred_zone, migratetype)
-    # trace_mm_page_alloc(page, order, gfp_mask, migratetype): tracing issue
+    trace_mm_page_alloc(mem, page, order, gfp_mask, migratetype)
     return page
 
 

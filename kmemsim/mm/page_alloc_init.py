@@ -104,6 +104,7 @@ def alloc_mem(machine) -> Mem:
     lru_next[nr_pfns:] = heads
     lru_prev[nr_pfns:] = heads
     from kmemsim.mm.gfp import build_gfp_zone_table
+    from kmemsim.trace.events import TRACE_FIELDS
     return Mem(
         cfg=cfg,
         flags=np.zeros(nr_pfns, dtype=np.uint32),
@@ -153,6 +154,7 @@ def alloc_mem(machine) -> Mem:
         klog=np.zeros((KLOG_SIZE, KLOG_FIELDS), dtype=np.int64),
         report_buf=np.zeros(report_buf_size(nz, max_owners, ncpus), dtype=np.int64),
         **slub.alloc_slub_state(machine, nr_pfns, int(cfg[CFG_SCRATCH_LIST_BASE]) + NR_SCRATCH_LISTS),
+        trace_buf=np.zeros((1, TRACE_FIELDS), dtype=np.int64),
     )
 
 

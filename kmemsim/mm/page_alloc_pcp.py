@@ -10,6 +10,7 @@ mmzone.pcp_list).  "This CPU" is ``mem.cfg[CFG_CPU]``.
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.trace.events import trace_mm_page_free_batched, trace_mm_page_pcpu_drain
 from kmemsim.lib.list import list_add, list_add_tail, list_del, list_empty, list_first_entry, \
     list_last_entry
 from kmemsim.mm.mmzone import CFG_CPU, CFG_EV_PGALLOC, CFG_EV_PGFREE, CFG_MIGRATE_CMA, CFG_NUMA, \
@@ -55,7 +56,7 @@ def free_pcppages_bulk(mem, zone, count, cpu):
             list_del(mem, page)
             mt = get_freepage_migratetype(mem, page)
             __free_one_page(mem, page, zone, 0, mt)
-            # trace_mm_page_pcpu_drain(page, 0, mt): tracing issue
+            trace_mm_page_pcpu_drain(mem, page, 0, mt)
             if not is_migrate_isolate(mem, get_pageblock_migratetype(mem, page)):
                 __mod_zone_page_state(mem, zone, NR_FREE_PAGES, 1)
                 if is_migrate_cma(mem, mt):
@@ -101,7 +102,7 @@ def free_hot_cold_page_list(mem, pages, nr_pages, cold):
     """Kernel: mm/page_alloc.c free_hot_cold_page_list(): free a list of order-0 pages (here
     the first ``nr_pages`` pfns of the array ``pages``)."""
     for i in range(nr_pages):
-        # trace_mm_page_free_batched(page, cold): tracing issue
+        trace_mm_page_free_batched(mem, pages[i], cold)
         free_hot_cold_page(mem, pages[i], cold)
 
 

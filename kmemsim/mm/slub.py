@@ -37,6 +37,8 @@ runs one operation at a time, so every cmpxchg of the kernel succeeds on its fir
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.trace.events import trace_kfree, trace_kmalloc, trace_kmalloc_node, \
+    trace_kmem_cache_alloc, trace_kmem_cache_alloc_node, trace_kmem_cache_free
 from kmemsim.lib.list import INIT_LIST_HEAD, list_add, list_add_tail, list_del, list_empty, \
     list_move, list_move_tail
 from kmemsim.mm.gfp import GFP_CONSTRAINT_MASK, GFP_KERNEL, GFP_RECLAIM_MASK, __GFP_COMP, __GFP_KMEMCG, \
@@ -747,13 +749,19 @@ def slab_alloc_node(mem, s, gfpflags, node):
 @kernel
 def kmem_cache_alloc(mem, s, gfpflags):
     """Kernel: mm/slub.c kmem_cache_alloc()."""
-    return slab_alloc_node(mem, s, gfpflags, NUMA_NO_NODE)
+    ret = slab_alloc_node(mem, s, gfpflags, NUMA_NO_NODE)
+    trace_kmem_cache_alloc(mem, ret, mem.kmem_cache[s, KC_OBJECT_SIZE], mem.kmem_cache[s, KC_SIZE],
+                           gfpflags)
+    return ret
 
 
 @kernel
 def kmem_cache_alloc_node(mem, s, gfpflags, node):
     """Kernel: mm/slub.c kmem_cache_alloc_node()."""
-    return slab_alloc_node(mem, s, gfpflags, node)
+    ret = slab_alloc_node(mem, s, gfpflags, node)
+    trace_kmem_cache_alloc_node(mem, ret, mem.kmem_cache[s, KC_OBJECT_SIZE],
+                                mem.kmem_cache[s, KC_SIZE], gfpflags, node)
+    return ret
 
 
 # ---- freeing -------------------------------------------------------------------------------
@@ -817,6 +825,7 @@ def kmem_cache_free(mem, s, x):
     """Kernel: mm/slub.c kmem_cache_free(): without memcg or SLAB_DEBUG_FREE, cache_from_obj
     trusts the caller's cache (kmemsim's Python layer checks it first)."""
     slab_free(mem, s, virt_to_head_page(mem, x), x)
+    trace_kmem_cache_free(mem, x)
 
 
 # ---- kmalloc -------------------------------------------------------------------------------
@@ -860,26 +869,41 @@ def kmalloc_large_node(mem, size, flags, node):
 
 
 @kernel
-def __kmalloc_node(mem, size, flags, node):
-    """Kernel: mm/slub.c __kmalloc_node() (and __kmalloc with NUMA_NO_NODE)."""
+def __do_kmalloc_node(mem, size, flags, node):
+    """The body __kmalloc() and __kmalloc_node() share (mm/slub.c): a large size goes to
+    kmalloc_large_node; otherwise the kmalloc cache's slab_alloc_node.  Returns (object,
+    bytes_alloc for the tracepoint; -1 when the kernel returns before tracing)."""
     if size > KMALLOC_MAX_CACHE_SIZE:
-        return kmalloc_large_node(mem, size, flags, node)
+        return kmalloc_large_node(mem, size, flags, node), np.int64(1) << (PAGE_SHIFT + get_order(size))
     s = kmalloc_slab(mem, size, flags)
     if s < 0:
-        return np.int64(OBJ_ZERO_SIZE) if s == OBJ_ZERO_SIZE else np.int64(OBJ_NULL)
-    return slab_alloc_node(mem, s, flags, node)
+        return (np.int64(OBJ_ZERO_SIZE) if s == OBJ_ZERO_SIZE else np.int64(OBJ_NULL)), np.int64(-1)
+    return slab_alloc_node(mem, s, flags, node), mem.kmem_cache[s, KC_SIZE]
+
+
+@kernel
+def __kmalloc_node(mem, size, flags, node):
+    """Kernel: mm/slub.c __kmalloc_node()."""
+    ret, bytes_alloc = __do_kmalloc_node(mem, size, flags, node)
+    if bytes_alloc >= 0:
+        trace_kmalloc_node(mem, ret, size, bytes_alloc, flags, node)
+    return ret
 
 
 @kernel
 def __kmalloc(mem, size, flags):
-    """Kernel: mm/slub.c __kmalloc()."""
-    return __kmalloc_node(mem, size, flags, NUMA_NO_NODE)
+    """Kernel: mm/slub.c __kmalloc() (kmalloc_large's kmalloc_order_trace() for large sizes)."""
+    ret, bytes_alloc = __do_kmalloc_node(mem, size, flags, NUMA_NO_NODE)
+    if bytes_alloc >= 0:
+        trace_kmalloc(mem, ret, size, bytes_alloc, flags)
+    return ret
 
 
 @kernel
 def kfree(mem, x):
     """Kernel: mm/slub.c kfree(): a slab object goes to its cache; a kmalloc_large_node block
     goes back to the page allocator whole."""
+    trace_kfree(mem, x)
     if x < 0:                                   # ZERO_OR_NULL_PTR
         return
     page = virt_to_head_page(mem, x)

@@ -13,6 +13,7 @@ kmemsim passes which pagevec it is, and the move that belongs to it.
 import numpy as np
 
 from kmemsim.jit import kernel
+from kmemsim.trace.events import trace_mm_page_free_batched
 from kmemsim.lib.list import list_move_tail
 from kmemsim.mm.mm_inline import add_page_to_lru_list, del_page_from_lru_list, \
     page_is_file_cache, page_lru, page_lru_base_type, page_off_lru
@@ -310,6 +311,7 @@ def release_pages(mem, cpu, which, nr, cold):
     for i in range(nr - 1, -1, -1):
         page = np.int64(mem.pagevecs[cpu, which, 1 + i])
         if page >= 0:
+            trace_mm_page_free_batched(mem, page, cold)
             free_hot_cold_page(mem, page, cold)
 
 

@@ -10,6 +10,10 @@ keeps them as sentinel heads in lru_next/lru_prev (mmzone.scratch_list, LH_*).
 import numpy as np
 
 from kmemsim.jit import kernel, late
+from kmemsim.trace.events import trace_mm_page_free_batched, trace_mm_vmscan_direct_reclaim_begin, \
+    trace_mm_vmscan_direct_reclaim_end, trace_mm_vmscan_kswapd_sleep, trace_mm_vmscan_kswapd_wake, \
+    trace_mm_vmscan_lru_isolate, trace_mm_vmscan_lru_shrink_inactive, trace_mm_vmscan_wakeup_kswapd, \
+    trace_mm_vmscan_writepage
 from kmemsim.mm.mmzone import PF_KSWAPD  # task flags
 from kmemsim.lib.list import INIT_LIST_HEAD, list_add, list_del, list_empty, list_first_entry, \
     list_last_entry, list_move, list_splice
@@ -64,6 +68,10 @@ PAGEREF_ACTIVATE = 3
 PAGE_KEEP = 0
 PAGE_ACTIVATE = 1
 PAGE_SUCCESS = 2
+# include/trace/events/gfpflags.h reclaim flags of the vmscan tracepoints
+RECLAIM_WB_ANON = 0x0001
+RECLAIM_WB_FILE = 0x0002
+RECLAIM_WB_ASYNC = 0x0008
 PAGE_CLEAN = 3
 SWAP_SUCCESS = 0
 # enum scan_balance
@@ -291,7 +299,10 @@ def pageout(mem, page):
     shmem_writepage says."""
     SetPageReclaim(mem, page)
     if not PageSwapCache(mem, page) and PageSwapBacked(mem, page):
-        return shmem_writepage(mem, page)
+        res = shmem_writepage(mem, page)
+        if res == PAGE_SUCCESS:
+            trace_mm_vmscan_writepage(mem, page, RECLAIM_WB_ANON | RECLAIM_WB_ASYNC)
+        return res
     ClearPageDirty(mem, page)
     zone = page_zone_id(mem, page)
     if PageSwapCache(mem, page):
@@ -301,6 +312,8 @@ def pageout(mem, page):
         mem.owners[mem.mapping[page], OW_DIRTY] -= 1
     set_page_writeback(mem, page)
     count_vm_event(mem, EV_PGPGOUT)
+    trace_mm_vmscan_writepage(mem, page, (RECLAIM_WB_ANON if PageSwapCache(mem, page)
+                                          else RECLAIM_WB_FILE) | RECLAIM_WB_ASYNC)
     return PAGE_SUCCESS
 
 
@@ -412,6 +425,7 @@ def shrink_page_list(mem, sc, zone, page_list):
     while not list_empty(mem, free_pages):
         page = np.int64(list_first_entry(mem, free_pages))
         list_del(mem, page)
+        trace_mm_page_free_batched(mem, page, 1)
         free_hot_cold_page(mem, page, 1)
     list_splice(mem, ret_pages, page_list)
     count_vm_events(mem, EV_PGACTIVATE, pgactivate)
@@ -457,6 +471,12 @@ def too_many_isolated(mem, zone, file, sc):
 
 
 @kernel
+def trace_shrink_flags(file):
+    """Kernel: include/trace/events/gfpflags.h trace_shrink_flags(): reclaim is always async."""
+    return (RECLAIM_WB_FILE if file else RECLAIM_WB_ANON) | RECLAIM_WB_ASYNC
+
+
+@kernel
 def shrink_inactive_list(mem, nr_to_scan, zone, sc, lru):
     """Kernel: mm/vmscan.c shrink_inactive_list(): isolate up to ``nr_to_scan`` pages from
     the tail of an inactive list, try to free them, put the rest back, and throttle on
@@ -475,6 +495,8 @@ def shrink_inactive_list(mem, nr_to_scan, zone, sc, lru):
     page_list = scratch_list(mem, LH_PAGE_LIST)
     INIT_LIST_HEAD(mem, page_list)
     nr_taken, nr_scanned = isolate_lru_pages(mem, nr_to_scan, zone, page_list, mode, lru)
+    trace_mm_vmscan_lru_isolate(mem, mem.scan_control[sc, SC_ORDER], nr_to_scan, nr_scanned,
+                                nr_taken, mode, file)
     __mod_zone_page_state(mem, zone, NR_LRU_BASE + lru, -nr_taken)
     __mod_zone_page_state(mem, zone, NR_ISOLATED_ANON + file, nr_taken)
     kswapd = current_is_kswapd(mem)
@@ -497,6 +519,7 @@ def shrink_inactive_list(mem, nr_to_scan, zone, sc, lru):
     while not list_empty(mem, page_list):           # free_hot_cold_page_list(&page_list, 1)
         page = np.int64(list_first_entry(mem, page_list))
         list_del(mem, page)
+        trace_mm_page_free_batched(mem, page, 1)
         free_hot_cold_page(mem, page, 1)
     if nr_writeback and nr_writeback == nr_taken:
         mem.zone_misc[zone, ZM_FLAGS] |= 1 << ZONE_WRITEBACK
@@ -508,6 +531,10 @@ def shrink_inactive_list(mem, nr_to_scan, zone, sc, lru):
         congestion_wait(mem, BLK_RW_ASYNC, mem.cfg[CFG_HZ] // 10)
     if not kswapd:
         wait_iff_congested(mem, zone, BLK_RW_ASYNC, mem.cfg[CFG_HZ] // 10)
+    nz = mem.cfg[CFG_MAX_NR_ZONES]
+    trace_mm_vmscan_lru_shrink_inactive(mem, zone // nz, zone % nz, nr_scanned, nr_reclaimed,
+                                        mem.scan_control[sc, SC_PRIORITY],
+                                        trace_shrink_flags(file))
     return nr_reclaimed
 
 
@@ -551,6 +578,8 @@ def shrink_active_list(mem, nr_to_scan, zone, sc, lru):
     INIT_LIST_HEAD(mem, l_active)
     INIT_LIST_HEAD(mem, l_inactive)
     nr_taken, nr_scanned = isolate_lru_pages(mem, nr_to_scan, zone, l_hold, mode, lru)
+    trace_mm_vmscan_lru_isolate(mem, mem.scan_control[sc, SC_ORDER], nr_to_scan, nr_scanned,
+                                nr_taken, mode, file)
     mem.pages_scanned[zone] += nr_scanned
     mem.zone_misc[zone, ZM_RECENT_SCANNED_ANON + file] += nr_taken
     count_zone_vm_events(mem, EV_PGREFILL, zone, nr_scanned)
@@ -571,6 +600,7 @@ def shrink_active_list(mem, nr_to_scan, zone, sc, lru):
     while not list_empty(mem, l_hold):
         page = np.int64(list_first_entry(mem, l_hold))
         list_del(mem, page)
+        trace_mm_page_free_batched(mem, page, 1)
         free_hot_cold_page(mem, page, 1)
 
 
@@ -880,7 +910,11 @@ def try_to_free_pages(mem, zonelist, order, gfp_mask, high_zoneidx, nodemask):
     mem.scan_control[sc, SC_MAY_SWAP] = 1
     mem.scan_control[sc, SC_ORDER] = order
     mem.scan_control[sc, SC_PRIORITY] = DEF_PRIORITY
-    return do_try_to_free_pages(mem, zonelist, high_zoneidx, nodemask, sc)
+    trace_mm_vmscan_direct_reclaim_begin(mem, order, mem.scan_control[sc, SC_MAY_WRITEPAGE],
+                                         gfp_mask)
+    nr_reclaimed = do_try_to_free_pages(mem, zonelist, high_zoneidx, nodemask, sc)
+    trace_mm_vmscan_direct_reclaim_end(mem, nr_reclaimed)
+    return nr_reclaimed
 
 
 # ---- kswapd ------------------------------------------------------------------------------
@@ -938,7 +972,7 @@ def wakeup_kswapd(mem, zone, order, classzone_idx):
         return                                  # not on its wait queue
     if zone_balanced(mem, zone, order, 0, 0):
         return
-    # trace_mm_vmscan_wakeup_kswapd: tracing issue
+    trace_mm_vmscan_wakeup_kswapd(mem, nid, zone % mem.cfg[CFG_MAX_NR_ZONES], order)
     if mem.pgdat_misc[nid, PGDAT_KSWAPD_STATE] == KSWAPD_NAPPING:
         # the HZ/10 nap of kswapd_try_to_sleep ends early (schedule_timeout returns the time
         # left): the node cannot count as balanced, and it counts a low-watermark hit
@@ -1062,6 +1096,7 @@ def kswapd_run(mem, nid):
     mem.pgdat_misc[nid, PGDAT_KSWAPD_MAX_ORDER] = 0
     mem.pgdat_misc[nid, PGDAT_CLASSZONE_IDX] = nz - 1
     mem.pgdat_misc[nid, PGDAT_KSWAPD_WOKEN] = 0
+    trace_mm_vmscan_kswapd_wake(mem, nid, order)
     balanced_order, balanced_classzone = balance_pgdat(mem, nid, order, classzone_idx)
     mem.pgdat_misc[nid, PGDAT_KSWAPD_BALANCED_ORDER] = balanced_order
     mem.pgdat_misc[nid, PGDAT_KSWAPD_BALANCED_CLASSZONE] = balanced_classzone
@@ -1080,6 +1115,7 @@ def kswapd_nap_over(mem, nid):
     order = mem.pgdat_misc[nid, PGDAT_KSWAPD_BALANCED_ORDER]
     classzone_idx = mem.pgdat_misc[nid, PGDAT_KSWAPD_BALANCED_CLASSZONE]
     if mem.pgdat_misc[nid, PGDAT_KSWAPD_WOKEN] == 0 and pgdat_balanced(mem, nid, order, classzone_idx):
+        trace_mm_vmscan_kswapd_sleep(mem, nid)
         reset_isolation_suitable(mem, nid)
         mem.pgdat_misc[nid, PGDAT_KSWAPD_STATE] = KSWAPD_SLEEPING
     else:

@@ -52,7 +52,12 @@ KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
                "advance_time", "__gfp_to_alloc_flags", "_jiffies_until_uncongested",
                "_direct_compact", "_first_cpu_of_node", "_slowpath",
                "partial_head", "cpu_slab", "slab_object", "slab_seg_alloc", "slab_seg_free",
-               "kmalloc_index_of", "node_has_normal_memory", "kmalloc_kfree_pairs"}
+               "kmalloc_index_of", "node_has_normal_memory", "kmalloc_kfree_pairs",
+               "trace_buffer_write", "trace_event_enabled", "__do_kmalloc_node",
+               # kmemsim.sim.replay: replaying a kernel's trace through the model
+               "replay_ops", "replay_free", "take_free_block", "take_pcp_page", "follow_ops",
+               "follow_zone_locked", "follow_alloc", "follow_free", "adopt_page",
+               "learn_pageblock_type", "undo_rmqueue", "flush_pcp_list"}
 
 
 def uncited() -> list[str]:

@@ -32,7 +32,9 @@ _LINE = re.compile(r"^\s*(?P<comm>.+?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P
 _FIELD = re.compile(r"(\w+)=(\S+)")
 _INT_FIELDS = {"order", "migratetype", "percpu_refill", "cold", "alloc_order", "fallback_order",
                "pageblock_order", "alloc_migratetype", "fallback_migratetype", "fragmenting",
-               "change_ownership", "nid", "zid"}
+               "change_ownership", "nid", "zid", "nr_scanned", "nr_taken", "nr_migrated",
+               "nr_failed", "nr_reclaimed", "nr_requested", "priority", "isolate_mode", "file",
+               "may_writepage", "bytes_req", "bytes_alloc", "node"}
 
 
 @dataclass(frozen=True)

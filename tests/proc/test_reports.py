@@ -1,12 +1,12 @@
 """/proc/buddyinfo and /proc/pagetypeinfo: gold files, and the real 3.13.11 files' layout."""
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 import kmemsim
+import conftest
 from conftest import real_file
 
 GOLD = Path(__file__).parent / "gold"
@@ -20,15 +20,8 @@ CASES = {
 
 
 def check_gold(name: str, text: str) -> None:
-    """Compare with tests/proc/gold/NAME; a mismatch is written beside it as NAME.actual.
-    KMEMSIM_UPDATE_GOLD=1 rewrites the gold file instead."""
-    path = GOLD / name
-    if os.environ.get("KMEMSIM_UPDATE_GOLD") == "1":
-        path.write_text(text)
-    expected = path.read_text()
-    if text != expected:
-        path.with_name(name + ".actual").write_text(text)
-    assert text == expected, f"{name} differs from its gold file (see {name}.actual)"
+    """Compare with tests/proc/gold/NAME (conftest.check_gold)."""
+    conftest.check_gold(GOLD / name, text)
 
 
 @pytest.fixture(scope="module")
