@@ -46,7 +46,8 @@ OP_ORDER = 3
 OP_GFP = 4
 OP_MT = 5
 OP_SLOT = 6         # replay: the row of the allocation a free returns (-1: before the trace)
-OP_OFF = 7          # replay: the freed pfn's offset in that allocation
+OP_OFF = 7          # replay: the freed pfn's offset in that allocation; zone_locked: the
+                    # migratetype the allocation asked for (the event may print RESERVE)
 OP_ARG = 8          # free: 0 plain, 1 batched hot, 2 batched cold; zone_locked: 1 refill
 NR_OP_COLS = 9
 # kinds
@@ -77,7 +78,9 @@ M_FREES_SKIPPED = 1     # frees of pages the model did not get from the trace
 M_DRAINS = 2
 M_FREES_ADOPTED = 3     # ... of pages from before the trace the model could give back too
 M_RETYPED = 4           # pageblocks whose migratetype the model learnt from the trace
-NR_M = 5
+M_GHOSTS = 5            # blocks the model judged allocated in the kernel (see follow_zone_locked)
+NR_M = 6
+GHOST_MISSES = 3                # offered this often in a row and never taken: a ghost
 
 
 @kernel
@@ -183,7 +186,9 @@ def take_pcp_page(mem, zone, pfn):
         for mt in range(MIGRATE_PCPTYPES):
             head = pcp_list(mem, cpu, zone, mt)
             p = mem.lru_next[head]
-            while p != head:
+            n = 0
+            while p != head and n <= mem.pcp[cpu, zone, PCP_COUNT]:
+                n += 1
                 if p == pfn:
                     list_del(mem, pfn)
                     mem.pcp[cpu, zone, PCP_COUNT] -= 1
@@ -210,10 +215,14 @@ def follow_ops(mem, ops, first, last, state, stats, misc, owned, alias, pred, mi
         if kind == K_EXTFRAG:
             state[cpu, 5] = 1
         elif kind == K_ZONE_LOCKED:
-            pred[i, 0] = follow_zone_locked(mem, ops, i, state, stats, misc, alias, missed)
+            pred[i, 0] = follow_zone_locked(mem, ops, i, state, stats, misc, alias, missed,
+                                            owned)
             pred[i, 1] = PATH_REFILL_PAGE if ops[i, OP_ARG] else PATH_HIGH
         elif kind == K_ALLOC:
             pred[i, 0], pred[i, 1] = follow_alloc(mem, ops, i, state, stats, owned, alias)
+        elif kind == K_ALLOC_FAILED:
+            state[cpu, 0] = 0
+            state[cpu, 5] = 0
         elif kind == K_FREE:
             follow_free(mem, ops, i, misc, owned, alias)
             schedule_kthreads(mem)
@@ -222,6 +231,7 @@ def follow_ops(mem, ops, first, last, state, stats, misc, owned, alias, pred, mi
             pfn = ops[i, OP_PFN]
             misc[M_RETYPED] += learn_pageblock_type(mem, alias[pfn] if alias[pfn] >= 0 else pfn,
                                                     ops[i, OP_MT])
+            alias[pfn] = -1             # back on the kernel's buddy lists: a stand-in no more
 
 
 @kernel
@@ -275,14 +285,15 @@ def flush_pcp_list(mem, cpu, zone, head):
 
 
 @kernel
-def follow_zone_locked(mem, ops, i, state, stats, misc, alias, missed):
+def follow_zone_locked(mem, ops, i, state, stats, misc, alias, missed, owned):
     """The kernel's __rmqueue took block P: predict with the model's __rmqueue, then make the
     model hold P (undoing its own choice) and, for a refill, put P on the CPU's list after
     the previous page of the same refill, as rmqueue_bulk does."""
     cpu = ops[i, OP_CPU]
     pfn = ops[i, OP_PFN]
     order = ops[i, OP_ORDER]
-    mt = ops[i, OP_MT]
+    shown = ops[i, OP_MT]                 # the list the block came off (RESERVE: the retry)
+    mt = ops[i, OP_OFF]                   # the migratetype asked for
     refill = ops[i, OP_ARG]
     zone = page_zone_id(mem, pfn)
     cold = (ops[i, OP_GFP] & __GFP_COLD) != 0
@@ -297,7 +308,7 @@ def follow_zone_locked(mem, ops, i, state, stats, misc, alias, missed):
         listed = list_last_entry(mem, head) if cold else list_first_entry(mem, head)
         flush_pcp_list(mem, cpu, zone, head)               # the kernel's list was empty
     model = __rmqueue(mem, zone, order, mt)
-    if state[cpu, 5] == 0:                                 # from free_list[mt] itself
+    if state[cpu, 5] == 0 and shown == mt:                 # from free_list[mt] itself
         misc[M_RETYPED] += learn_pageblock_type(mem, pfn, mt)
     if refill == 0 or first_of_refill:
         state[cpu, 2] = listed if listed >= 0 else model
@@ -306,14 +317,24 @@ def follow_zone_locked(mem, ops, i, state, stats, misc, alias, missed):
         if model == pfn:
             stats[PATH_REFILL_PAGE, S_MATCH] += 1
     took = pfn
+    alias[pfn] = -1
     if model >= 0 and model == pfn:
         missed[model] = 0
     if model != pfn:
         if model >= 0:
             missed[model] += 1
-            undo_rmqueue(mem, zone, model, order,
-                         mt if state[cpu, 5] == 0 else get_pageblock_migratetype(mem, model),
-                         missed[model] > 1)
+            if missed[model] >= GHOST_MISSES:
+                # the kernel keeps choosing other blocks over this one: it is not free there
+                # (allocated before the trace); the model holds it from now on
+                __mod_zone_freepage_state(mem, zone, -(np.int64(1) << order),
+                                          get_pageblock_migratetype(mem, model))
+                prep_new_page(mem, model, order, 0)
+                owned[model] = order
+                misc[M_GHOSTS] += 1
+            else:
+                undo_rmqueue(mem, zone, model, order,
+                             mt if state[cpu, 5] == 0 else get_pageblock_migratetype(mem, model),
+                             missed[model] > 1)
         if not take_free_block(mem, zone, pfn, order, False):
             if model >= 0 and take_free_block(mem, zone, model, order, False):
                 alias[pfn] = model
@@ -324,6 +345,9 @@ def follow_zone_locked(mem, ops, i, state, stats, misc, alias, missed):
         return model
     if refill:
         cursor = state[cpu, 3]
+        if cursor != head and not (mem.lru_next[cursor] >= 0 and mem.count[cursor] == 0
+                                   and not PageBuddy(mem, cursor)):
+            cursor = head                   # the previous page left the list meanwhile
         if cold:
             list_add_tail(mem, took, cursor)
         else:
@@ -382,6 +406,9 @@ def follow_alloc(mem, ops, i, state, stats, owned, alias):
     elif take_free_block(mem, zone, page, order, True):       # no zone_locked event took it
         __mod_zone_freepage_state(mem, zone, -(np.int64(1) << order),
                                   get_pageblock_migratetype(mem, page))
+    elif mem.lru_next[page] != -1 or mem.count[page] != 0 or PageBuddy(mem, page):
+        stats[path, S_NOT_FREE] += 1                    # listed or held: not the model's to give
+        return predicted, path
     if not gfp_thisnode_allocation(mem, gfp):
         __mod_zone_page_state(mem, zone, NR_ALLOC_BATCH, -(np.int64(1) << order))
     __count_zone_vm_events(mem, mem.cfg[CFG_EV_PGALLOC], zone, np.int64(1) << order)
@@ -434,14 +461,36 @@ def follow_free(mem, ops, i, misc, owned, alias):
                 return
             misc[M_FREES_ADOPTED] += 1
             owned[page] = order
-    if mem.count[page] <= 0 or PageBuddy(mem, page):
-        misc[M_FREES_SKIPPED] += 1
-        owned[page] = -1
-        return
-    misc[M_FREES] += 1
-    owned[page] = -1
     alias[pfn] = -1
-    how = ops[i, OP_ARG]
+    held = owned[page]
+    if held > order:                    # part of a block the model holds whole: split it
+        split_page(mem, page, held)
+        for p in range(page, page + (np.int64(1) << held)):
+            owned[p] = 0
+        for p in range(page + 1, page + (np.int64(1) << order)):
+            mem.count[p] = 0
+            owned[p] = -1
+        owned[page] = order
+    end = page + (np.int64(1) << order)
+    p = page
+    while p < end:                      # the blocks the model holds within the kernel's
+        o = owned[p]
+        if o < 0:
+            p += 1
+            continue
+        owned[p] = -1
+        if mem.count[p] <= 0 or PageBuddy(mem, p):
+            misc[M_FREES_SKIPPED] += 1
+        else:
+            misc[M_FREES] += 1
+            follow_free_block(mem, p, o, ops[i, OP_ARG])
+        p += np.int64(1) << o
+
+
+@kernel
+def follow_free_block(mem, page, order, how):
+    """Free one block as the kernel's free did: __free_pages, or free_hot_cold_page_list's
+    hot (``how`` 1) or cold (2) free of a single page."""
     if how == 0 or order != 0:
         __free_pages(mem, page, order)
     elif put_page_testzero(mem, page):

@@ -56,7 +56,7 @@ KMEMSIM_OWN = {"free_list", "pcp_list", "pageblock_order", "pageblock_nr_pages",
                "trace_buffer_write", "trace_event_enabled", "__do_kmalloc_node",
                # kmemsim.sim.replay: replaying a kernel's trace through the model
                "replay_ops", "replay_free", "take_free_block", "take_pcp_page", "follow_ops",
-               "follow_zone_locked", "follow_alloc", "follow_free", "adopt_page",
+               "follow_zone_locked", "follow_alloc", "follow_free", "follow_free_block", "adopt_page",
                "learn_pageblock_type", "undo_rmqueue", "flush_pcp_list"}
 
 

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kmemsim.errors import KmemsimError
-from kmemsim.sim.replay import (K_ALLOC, K_ALLOC_FAILED, K_DRAIN, K_EXTFRAG, K_FREE,
-                                K_ZONE_LOCKED, M_DRAINS, M_FREES, M_FREES_ADOPTED, M_FREES_SKIPPED, M_RETYPED, NR_M,
-                                NR_OP_COLS, NR_PATHS, NR_S, OP_ARG, OP_CPU, OP_GFP, OP_KIND,
-                                OP_MT, OP_OFF, OP_ORDER, OP_PFN, OP_SLOT, PATH_FALLBACK,
-                                PATH_HIGH, PATH_PCP, PATH_REFILL, PATH_REFILL_PAGE, S_EVENTS,
-                                S_MATCH, S_NO_PREDICTION, S_NOT_FREE)
+from kmemsim.sim.replay import (GHOST_MISSES, K_ALLOC, K_ALLOC_FAILED, K_DRAIN, K_EXTFRAG,
+                                K_FREE, K_ZONE_LOCKED, M_DRAINS, M_FREES, M_FREES_ADOPTED,
+                                M_FREES_SKIPPED, M_GHOSTS, M_RETYPED, NR_M, NR_OP_COLS,
+                                NR_PATHS, NR_S, OP_ARG, OP_CPU, OP_GFP, OP_KIND, OP_MT, OP_OFF,
+                                OP_ORDER, OP_PFN, OP_SLOT, PATH_FALLBACK, PATH_HIGH, PATH_PCP,
+                                PATH_REFILL, PATH_REFILL_PAGE, S_EVENTS, S_MATCH,
+                                S_NO_PREDICTION, S_NOT_FREE)
 
 __all__ = ["TraceOps", "build_ops", "replay", "follow", "render_replay", "render_follow"]
 
@@ -114,22 +115,23 @@ def build_ops(parsed, where: str = "trace") -> TraceOps:
             row[OP_MT] = f.get("alloc_migratetype", 0)
         rows.append(row)
     ops = np.array(rows, dtype=np.int64).reshape(-1, NR_OP_COLS)
-    _gfp_of_refills(ops)
+    _fill_from_allocations(ops)
     return TraceOps(ops, parsed.dialect, len(parsed.problems), skipped, counts, tuple(frag),
                     marks)
 
 
-def _gfp_of_refills(ops: np.ndarray) -> None:
-    """A zone_locked event does not print the gfp mask, but a refill's list order depends on
-    __GFP_COLD: give each zone_locked row the mask of the allocation it served (the next
-    mm_page_alloc on its CPU)."""
-    following: dict[int, int] = {}
+def _fill_from_allocations(ops: np.ndarray) -> None:
+    """A zone_locked event prints neither the gfp mask (a refill's list order depends on
+    __GFP_COLD) nor the migratetype asked for (it prints MIGRATE_RESERVE when __rmqueue fell
+    back to the reserve): give each zone_locked row the mask (OP_GFP) and migratetype
+    (OP_OFF) of the allocation it served, the next mm_page_alloc on its CPU."""
+    following: dict[int, tuple[int, int]] = {}
     for i in range(len(ops) - 1, -1, -1):
         kind, cpu = int(ops[i, OP_KIND]), int(ops[i, OP_CPU])
         if kind in (K_ALLOC, K_ALLOC_FAILED):
-            following[cpu] = int(ops[i, OP_GFP])
+            following[cpu] = int(ops[i, OP_GFP]), int(ops[i, OP_MT])
         elif kind == K_ZONE_LOCKED:
-            ops[i, OP_GFP] = following.get(cpu, 0)
+            ops[i, OP_GFP], ops[i, OP_OFF] = following.get(cpu, (0, int(ops[i, OP_MT])))
 
 
 def _check_machine(k, t: TraceOps) -> None:
@@ -335,6 +337,8 @@ def render_follow(k, t: TraceOps, r: dict, name: str) -> str:
     out.append(f"  per-CPU drains: trace {int(misc[M_DRAINS])}, model {m['drains']}\n")
     out.append(f"  pageblocks whose migratetype the model took from the trace: "
                f"{int(misc[M_RETYPED])}\n")
+    out.append(f"  blocks the model judged allocated in the kernel (offered {GHOST_MISSES} times "
+               f"in a row, never taken): {int(misc[M_GHOSTS])}\n")
     out.append(f"  fallbacks (extfrag): trace {t.fallbacks[0]} (fragmenting {t.fallbacks[1]}, "
                f"changed owner {t.fallbacks[2]}), model's own __rmqueue {m['fallbacks']} "
                f"(fragmenting {m['fragmenting']}, changed owner {m['owner']})\n")

@@ -116,6 +116,18 @@ def test_follow_the_real_313_kernel(real_follow):
     k.check()
 
 
+def test_follow_the_real_313_kernel_under_pressure():
+    """The 128 MiB trace (kswapd, DMA taking a fifth of the allocations, 151 stolen
+    pageblocks): following keeps the model consistent (validators) and agrees as the docs say."""
+    ops = real_trace(REAL / "trace-128M-pressure.txt.xz")
+    k = kmemsim.boot("x86_64", mem="128M")
+    r = rp.follow(k, ops, progress=False)
+    check_gold("follow-real-313-128M.txt", rp.render_follow(k, ops, r, "trace-128M-pressure.txt.xz"))
+    allocs = r["stats"][:PATH_REFILL_PAGE].sum(axis=0)
+    assert allocs[S_EVENTS] == 26639 and allocs[S_MATCH] / allocs[S_EVENTS] > 0.85
+    k.check()
+
+
 def test_replay_the_real_313_trace():
     ops = real_trace(REAL / "trace-1G-from-boot.txt.xz")
     k = kmemsim.boot("x86_64", mem="1G")
@@ -164,3 +176,17 @@ def test_cli_replay(tmp_path, capsys):
     assert "  all allocations" in out and "100.0%" in out
     assert main(["replay", str(tmp_path / "missing.txt"), "--machine", "tiny"]) == 1
     assert "missing.txt" in capsys.readouterr().err
+
+
+def test_docs_quote_the_gold_files():
+    """docs/tracing.md's replay and follow tables are the gold files' lines."""
+    from conftest import code_blocks
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "tracing.md").read_text()
+    blocks = code_blocks(docs, "")
+    for marker, gold in (("per-CPU list hit", "follow-real-313-1G.txt"),
+                         ("of pages from before the trace", "replay-real-313-1G.txt")):
+        block = next(b for b in blocks if marker in b)
+        lines = (DATA / gold).read_text().splitlines()
+        for line in block.splitlines():
+            if line.strip() and line.strip() != "...":
+                assert line in lines, f"docs/tracing.md: {line!r} is not in {gold}"
