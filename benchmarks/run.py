@@ -136,6 +136,23 @@ def run_trace_replay(ev: np.ndarray, passes: int = 10) -> dict:
     real = os.path.join(HERE, "..", "..", "shared", "reference", "real-3.13",
                         "trace-1G-from-boot.txt.xz")
     if os.path.exists(real):
+        import lzma
+
+        from kmemsim.trace.scan import scan_bytes
+        data = lzma.open(real).read() * passes
+        scan_bytes(data[:4096])                                 # compile or load
+        t = time.perf_counter()
+        scanned = scan_bytes(data)
+        dt = time.perf_counter() - t
+        out["scan_lines"] = scanned.lines
+        out["scan_lines_per_s"] = scanned.lines / dt
+        t = time.perf_counter()
+        parse_file(real)
+        out["ftrace_lines_per_s"] = len(lzma.open(real).read().splitlines()) / (
+            time.perf_counter() - t)
+        t = time.perf_counter()
+        built = rp.build_ops(scanned)
+        out["build_events_per_s"] = len(built.ops) / (time.perf_counter() - t)
         one = rp.build_ops(parse_file(real)).ops
         many = []
         for p in range(passes):
@@ -287,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
               f"= {sl['pair_ns'] / sl['ref_ns']:.2f}x C")
     if km is not None and a.trace_passes:
         tr = run_trace_replay(ev, a.trace_passes)
+        if "scan_lines" in tr:
+            print(f"trace reading: kmemsim.trace.scan {tr['scan_lines_per_s'] / 1e6:.2f} M lines/s "
+                  f"({tr['scan_lines']} lines, the real 3.13.11 trace x{a.trace_passes}, "
+                  f"decompressed); ftrace.parse_file {tr['ftrace_lines_per_s'] / 1e6:.3f} M "
+                  f"lines/s; build_ops {tr['build_events_per_s'] / 1e6:.2f} M events/s")
         if "real_ns" in tr:
             print(f"trace replay (replay_ops, compiled): real 3.13.11 trace x{a.trace_passes} "
                   f"({tr['real_events']} page events) {tr['real_ns']:.1f} ns/event = "

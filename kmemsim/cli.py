@@ -134,8 +134,8 @@ def run(script, machine, mem, cpus, nodes, cma, swap, slab, mode, check, dmesg, 
 def replay(trace, machine, mem, cpus, nodes, cma, swap, slab, mode, follow, strict, progress):
     """Replay a kernel's kmem page trace (ftrace text, .xz too) through the model."""
     from kmemsim.trace import replay as rp
-    from kmemsim.trace.ftrace import parse_file
-    t = rp.build_ops(parse_file(trace, strict=strict), trace)
+    from kmemsim.trace.scan import scan_file
+    t = rp.build_ops(scan_file(trace, strict=strict), trace)
     k = _boot(machine, mem, cpus, nodes, cma, mode, swap, slab)
     if follow:
         click.echo(rp.render_follow(k, t, rp.follow(k, t, progress), trace), nl=False)

@@ -22,10 +22,53 @@ from pathlib import Path
 
 from kmemsim.errors import KmemsimError
 
-__all__ = ["TraceEvent", "ParsedTrace", "parse_lines", "parse_file", "MIGRATETYPE_FROM_CURRENT"]
+__all__ = ["TraceEvent", "ParsedTrace", "parse_lines", "parse_file", "MIGRATETYPE_FROM_CURRENT",
+           "GFP_FROM_CURRENT", "gfp_from_trace"]
 
 # a current kernel's migratetype number -> 3.13's (include/linux/mmzone.h, both versions)
 MIGRATETYPE_FROM_CURRENT = {0: 0, 1: 2, 2: 1, 3: 3}
+
+# A current kernel's gfp names (6.1's show_gfp_flags, include/trace/events/mmflags.h) that 3.13
+# does not have, or has with another meaning, as the 3.13 flags that ask the page allocator the
+# same thing: reclaim that may sleep is __GFP_WAIT; waking kswapd is 3.13's default (its opposite,
+# __GFP_NO_KSWAPD, marks the THP masks); accounting to a memory cgroup is __GFP_KMEMCG. Names
+# with no 3.13 counterpart that changes the allocator's choices (KASAN, lockdep, memory tags,
+# __GFP_ATOMIC, which 3.13 expresses by the lack of __GFP_WAIT) map to no bits. Every other
+# name is read as 3.13's own (GFP_KERNEL, __GFP_COMP, __GFP_ZERO, GFP_HIGHUSER_MOVABLE ...).
+GFP_FROM_CURRENT = {
+    "none": "GFP_NOWAIT",
+    "GFP_KERNEL_ACCOUNT": "GFP_KERNEL|__GFP_KMEMCG",
+    "__GFP_ACCOUNT": "__GFP_KMEMCG",
+    "GFP_TRANSHUGE": "GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_NOMEMALLOC|__GFP_NOWARN|"
+                     "__GFP_NO_KSWAPD",         # 6.1's has no __GFP_NORETRY, 3.13's has
+    "GFP_TRANSHUGE_LIGHT": "__GFP_HARDWALL|__GFP_HIGHMEM|__GFP_MOVABLE|__GFP_IO|__GFP_FS|"
+                           "__GFP_COMP|__GFP_NOMEMALLOC|__GFP_NOWARN|__GFP_NO_KSWAPD",
+    "GFP_DMA": "__GFP_DMA",
+    "GFP_DMA32": "__GFP_DMA32",
+    "__GFP_RECLAIM": "__GFP_WAIT",
+    "__GFP_DIRECT_RECLAIM": "__GFP_WAIT",
+    "__GFP_KSWAPD_RECLAIM": "GFP_NOWAIT",
+    "__GFP_RETRY_MAYFAIL": "__GFP_REPEAT",
+    "__GFP_ATOMIC": "GFP_NOWAIT",
+    "__GFP_NOLOCKDEP": "GFP_NOWAIT",
+    "__GFP_ZEROTAGS": "GFP_NOWAIT",
+    "__GFP_SKIP_ZERO": "GFP_NOWAIT",
+    "__GFP_SKIP_KASAN_POISON": "GFP_NOWAIT",
+    "__GFP_SKIP_KASAN_UNPOISON": "GFP_NOWAIT",
+    "__GFP_SKIP_KASAN": "GFP_NOWAIT",
+}
+
+
+def gfp_from_trace(text: str, where: str = "trace") -> int:
+    """The 3.13 mask a trace's ``gfp_flags=`` means: 3.13's spellings as they are, a current
+    kernel's names through GFP_FROM_CURRENT.  A name neither knows (or a hexadecimal rest,
+    bits without a name) raises KmemsimError naming ``where``."""
+    from kmemsim.mm.gfp import parse_gfp
+    parts = [GFP_FROM_CURRENT.get(name.strip(), name.strip()) for name in text.split("|")]
+    try:
+        return parse_gfp("|".join(parts))
+    except KmemsimError as e:
+        raise KmemsimError(f"{where}: {e}") from None
 
 _LINE = re.compile(r"^\s*(?P<comm>.+?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d+)\]\s+"
                    r"(?:(?P<flags>[.\w]{4,5})\s+)?(?P<ts>\d+\.\d+):\s+(?P<event>\w+):\s?(?P<rest>.*)$")

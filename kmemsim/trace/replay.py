@@ -51,51 +51,87 @@ class TraceOps:
 
 
 def _gfp_of(text, lineno: int, where: str) -> int:
-    from kmemsim.mm.gfp import parse_gfp
-    try:
-        return parse_gfp(text)
-    except KmemsimError as e:
-        raise KmemsimError(f"{where}:{lineno}: {e}") from None
+    from kmemsim.trace.ftrace import gfp_from_trace
+    return gfp_from_trace(text, f"{where}:{lineno}")
 
 
-def build_ops(parsed, where: str = "trace") -> TraceOps:
-    """Rows of operations from a ParsedTrace (kmemsim.trace.ftrace)."""
+def _records_of_parsed(parsed):
+    """(event, line, cpu, pfn, order, migratetype, gfp text, percpu_refill, cold, alloc_order,
+    alloc_migratetype, fragmenting, change_ownership, page is NULL, mark text) per event."""
+    for e in parsed.events:
+        f = e.fields
+        yield (e.event, e.line, e.cpu, f.get("pfn", -1), f.get("order", 0),
+               f.get("migratetype", 0), f.get("gfp_flags"), f.get("percpu_refill", 0),
+               f.get("cold", 0), f.get("alloc_order", 0), f.get("alloc_migratetype", 0),
+               f.get("fragmenting", 0), f.get("change_ownership", 0), f.get("page") == "(null)",
+               e.text)
+
+
+def _records_of_scanned(t):
+    """The same records from a kmemsim.trace.scan ScannedTrace (its columns, no objects)."""
+    from kmemsim.trace.scan import MISSING
+    c = t.cols
+
+    def col(name, default):
+        v = c[name]
+        return np.where(v == MISSING, default, v).tolist()
+    names = [t.names[e] for e in t.event.tolist()]
+    marks = dict(t.marks)
+    lines = c["line"].tolist()
+    pfn = col("pfn", -1)
+    null = (c["null_page"] == 1).tolist()
+    return zip(names, lines, c["cpu"].tolist(), pfn, col("order", 0), col("migratetype", 0),
+               t.gfp_text, col("percpu_refill", 0), col("cold", 0), col("alloc_order", 0),
+               col("alloc_migratetype", 0), col("fragmenting", 0), col("change_ownership", 0),
+               null, [marks.get(line, "") for line in lines])
+
+
+def build_ops(trace, where: str = "trace") -> TraceOps:
+    """Rows of operations from a ParsedTrace (kmemsim.trace.ftrace) or a ScannedTrace
+    (kmemsim.trace.scan, the fast reader)."""
+    from kmemsim.trace.scan import ScannedTrace
+    scanned = isinstance(trace, ScannedTrace)
+    records = _records_of_scanned(trace) if scanned else _records_of_parsed(trace)
     rows = []
     live: dict[int, tuple[int, int]] = {}      # pfn -> (row of its allocation, block start)
     batched: dict[int, int] = {}               # pfn -> cold, of an mm_page_free_batched
+    last_free: dict[int, int] = {}             # pfn -> its latest free row (current kernels
+                                               # trace the batched event after the free)
     skipped = 0
     counts: dict[str, int] = {}
     frag = [0, 0, 0]
     gfp_cache: dict[str, int] = {}
     marks = []
-    for e in parsed.events:
-        counts[e.event] = counts.get(e.event, 0) + 1
-        if e.event == "tracing_mark_write":
-            marks.append((len(rows), e.text.strip()))
+    current = trace.dialect == "current"       # 3.13 traces the batched event before the free
+    for (event, line, cpu, pfn, order, mt, gfp, refill, cold, alloc_order, alloc_mt, fragmenting,
+         owner, null, text) in records:
+        counts[event] = counts.get(event, 0) + 1
+        if event == "tracing_mark_write":
+            marks.append((len(rows), text.strip()))
             continue
-        f = e.fields
-        if e.event == "mm_page_free_batched":
-            batched[f["pfn"]] = int(f.get("cold", 0))
+        if event == "mm_page_free_batched":
+            row = last_free.pop(pfn, None) if current else None
+            if row is not None and rows[row][OP_ARG] == 0:
+                rows[row][OP_ARG] = 1 + cold
+            else:
+                batched[pfn] = cold
             continue
-        kind = PAGE_EVENTS.get(e.event)
+        kind = PAGE_EVENTS.get(event)
         if kind is None:
             continue
-        row = [kind, e.cpu, f.get("pfn", -1), f.get("order", 0), 0, f.get("migratetype", 0),
-               -1, 0, 0]
+        row = [kind, cpu, pfn, order, 0, mt, -1, 0, 0]
         if kind == K_ALLOC:
-            g = f.get("gfp_flags", "GFP_NOWAIT")
+            g = gfp or "GFP_NOWAIT"
             if g not in gfp_cache:
-                gfp_cache[g] = _gfp_of(g, e.line, where)
+                gfp_cache[g] = _gfp_of(g, line, where)
             row[OP_GFP] = gfp_cache[g]
-            pfn, order = row[OP_PFN], row[OP_ORDER]
-            if e.fields.get("page") == "(null)" or pfn < 0:
+            if null or pfn < 0:
                 row[OP_KIND] = K_ALLOC_FAILED
             else:
                 here = len(rows)
                 for p in range(pfn, pfn + (1 << order)):
                     live[p] = (here, pfn)
         elif kind == K_FREE:
-            pfn, order = row[OP_PFN], row[OP_ORDER]
             hit = live.get(pfn)
             if hit is None:
                 skipped += 1
@@ -105,18 +141,20 @@ def build_ops(parsed, where: str = "trace") -> TraceOps:
                     live.pop(p, None)
             if order == 0 and pfn in batched:
                 row[OP_ARG] = 1 + batched.pop(pfn)
+            elif order == 0:
+                last_free[pfn] = len(rows)
         elif kind == K_ZONE_LOCKED:
-            row[OP_ARG] = int(f.get("percpu_refill", 0))
+            row[OP_ARG] = refill
         elif kind == K_EXTFRAG:
             frag[0] += 1
-            frag[1] += int(f.get("fragmenting", 0))
-            frag[2] += int(f.get("change_ownership", 0))
-            row[OP_ORDER] = f.get("alloc_order", 0)
-            row[OP_MT] = f.get("alloc_migratetype", 0)
+            frag[1] += fragmenting
+            frag[2] += owner
+            row[OP_ORDER] = alloc_order
+            row[OP_MT] = alloc_mt
         rows.append(row)
     ops = np.array(rows, dtype=np.int64).reshape(-1, NR_OP_COLS)
     _fill_from_allocations(ops)
-    return TraceOps(ops, parsed.dialect, len(parsed.problems), skipped, counts, tuple(frag),
+    return TraceOps(ops, trace.dialect, len(trace.problems), skipped, counts, tuple(frag),
                     marks)
 
 
