@@ -141,9 +141,11 @@ def run_trace_replay(ev: np.ndarray, passes: int = 10) -> dict:
         from kmemsim.trace.scan import scan_bytes
         data = lzma.open(real).read() * passes
         scan_bytes(data[:4096])                                 # compile or load
-        t = time.perf_counter()
-        scanned = scan_bytes(data)
-        dt = time.perf_counter() - t
+        dt = None
+        for _ in range(3):                                      # best of 3 (shared machine)
+            t = time.perf_counter()
+            scanned = scan_bytes(data)
+            dt = min(dt or 1e9, time.perf_counter() - t)
         out["scan_lines"] = scanned.lines
         out["scan_lines_per_s"] = scanned.lines / dt
         t = time.perf_counter()
